@@ -1,0 +1,487 @@
+// Package app wires a configuration generation together (upstreams,
+// connection pools, Lua engine, HTTP handler), owns the listeners, and swaps
+// generations atomically on reload so that in-flight requests finish on the
+// generation they started on.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"upstreamd/internal/config"
+	"upstreamd/internal/errlog"
+	"upstreamd/internal/httpd"
+	"upstreamd/internal/ngxlua"
+	"upstreamd/internal/proxy"
+	"upstreamd/internal/upstream"
+)
+
+// Options are the command-line settings that locate the configuration.
+type Options struct {
+	Prefix   string
+	ConfFile string
+	Globals  string
+	// Stderr receives log lines before the configured error_log is open and
+	// is where `stderr` error logs go.
+	Stderr io.Writer
+}
+
+// Generation is one loaded configuration with everything it serves with.
+type Generation struct {
+	Config    *config.Config
+	Handler   *httpd.Handler
+	Upstreams *upstream.Registry
+	Log       *errlog.Logger
+
+	pools    map[string]*proxy.Pool
+	lua      *ngxlua.Engine
+	logs     *httpd.LogFiles
+	logFiles []*os.File
+	active   atomic.Int64
+	loadedAt time.Time
+	number   int
+}
+
+// Load reads and validates the configuration and builds a generation. It
+// does not open listeners, so it also serves `-t`.
+func Load(opts Options) (*Generation, error) {
+	cfg, err := config.Load(config.Options{Prefix: opts.Prefix, ConfFile: opts.ConfFile, Globals: opts.Globals})
+	if err != nil {
+		return nil, err
+	}
+	return build(cfg, opts)
+}
+
+func build(cfg *config.Config, opts Options) (g *Generation, err error) {
+	g = &Generation{Config: cfg, Upstreams: upstream.NewRegistry(), pools: map[string]*proxy.Pool{}, logs: httpd.NewLogFiles(), loadedAt: time.Now()}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+	if g.Log, err = g.openErrorLogs(opts.Stderr); err != nil {
+		return nil, err
+	}
+	if cfg.HTTP != nil {
+		for _, u := range cfg.HTTP.Upstreams {
+			up, err := newUpstream(u, g.Log)
+			if err != nil {
+				return nil, fmt.Errorf("%s in %s:%d", err, u.File, u.Line)
+			}
+			if err := g.Upstreams.Add(up); err != nil {
+				return nil, fmt.Errorf("%s in %s:%d", err, u.File, u.Line)
+			}
+			g.pools[u.Name] = proxy.NewPool(u.Keepalive, u.KeepaliveTimeout, u.KeepaliveRequests)
+		}
+		if g.lua, err = newLuaEngine(cfg, g); err != nil {
+			return nil, err
+		}
+	}
+	g.Handler, err = httpd.New(cfg, httpd.Deps{Upstreams: g.Upstreams, Pools: g.pools, Log: g.Log, Lua: g.lua, Logs: g.logs})
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func newUpstream(u *config.Upstream, log *errlog.Logger) (*upstream.Upstream, error) {
+	var specs []upstream.ServerSpec
+	for _, s := range u.Servers {
+		for _, addr := range s.Addrs {
+			specs = append(specs, upstream.ServerSpec{
+				Name: s.Name, Addr: addr, Weight: s.Weight, MaxFails: s.MaxFails, FailTimeout: s.FailTimeout,
+				MaxConns: s.MaxConns, Backup: s.Backup, Down: s.Down,
+			})
+		}
+	}
+	return upstream.New(upstream.Options{
+		Name:           u.Name,
+		Method:         upstream.Method(u.Method),
+		HashConsistent: u.HashConsistent,
+		RandomTwo:      u.RandomTwo,
+		Log: func(level, msg string) {
+			if l, ok := errlog.ParseLevel(level); ok {
+				log.Log(l, 0, msg+" while connecting to upstream, upstream: \""+u.Name+"\"")
+			}
+		},
+	}, specs)
+}
+
+func newLuaEngine(cfg *config.Config, g *Generation) (*ngxlua.Engine, error) {
+	lua := cfg.HTTP.Lua
+	dicts := map[string]int64{}
+	for _, d := range lua.SharedDicts {
+		dicts[d.Name] = d.Size
+	}
+	e, err := ngxlua.NewEngine(ngxlua.Options{
+		PackagePath:  lua.PackagePath,
+		PackageCPath: lua.PackageCPath,
+		CodeCache:    lua.CodeCache,
+		SharedDicts:  dicts,
+		Upstreams:    func() *upstream.Registry { return g.Upstreams },
+		Log:          g.Log,
+		Prefix:       cfg.Prefix,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if lua.Init != nil {
+		h, err := e.Compile(httpd.LuaCode(lua.Init))
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		if err := e.RunInit(h); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("init_by_lua error: %v", err)
+		}
+	}
+	return e, nil
+}
+
+// openErrorLogs opens the main-context error_log targets.
+func (g *Generation) openErrorLogs(stderr io.Writer) (*errlog.Logger, error) {
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	level := errlog.Level(-1)
+	var sinks []io.Writer
+	for _, el := range g.Config.ErrorLogs {
+		l, ok := errlog.ParseLevel(el.Level)
+		if !ok {
+			l = errlog.Error
+		}
+		if l > level {
+			level = l
+		}
+		if el.Path == "stderr" {
+			sinks = append(sinks, stderr)
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(el.Path), 0o755); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(el.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open() \"%s\" failed (%v)", el.Path, err)
+		}
+		g.logFiles = append(g.logFiles, f)
+		sinks = append(sinks, f)
+	}
+	if len(sinks) == 0 {
+		sinks = append(sinks, stderr)
+		level = errlog.Error
+	}
+	return errlog.New(level, sinks...), nil
+}
+
+func (g *Generation) close() {
+	if g.lua != nil {
+		g.lua.Close()
+	}
+	for _, p := range g.pools {
+		p.Close()
+	}
+	g.logs.Close()
+	for _, f := range g.logFiles {
+		f.Close()
+	}
+}
+
+// Server runs generations on listeners.
+type Server struct {
+	opts Options
+	gen  atomic.Pointer[Generation]
+
+	mu        sync.Mutex
+	listeners map[string]*listener
+	count     int
+}
+
+type listener struct {
+	addr string
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+}
+
+// NewServer prepares a server for the first generation g.
+func NewServer(opts Options, g *Generation) *Server {
+	s := &Server{opts: opts, listeners: map[string]*listener{}}
+	g.number = 1
+	s.count = 1
+	s.gen.Store(g)
+	return s
+}
+
+// Current returns the generation serving new requests.
+func (s *Server) Current() *Generation { return s.gen.Load() }
+
+// Start opens the listeners of the current generation and runs
+// init_worker_by_lua.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.gen.Load()
+	if err := s.syncListeners(g); err != nil {
+		return err
+	}
+	s.applyProcess(g)
+	return s.initWorker(g)
+}
+
+func (s *Server) initWorker(g *Generation) error {
+	if g.lua == nil || g.Config.HTTP.Lua.InitWorker == nil {
+		return nil
+	}
+	h, err := g.lua.Compile(httpd.LuaCode(g.Config.HTTP.Lua.InitWorker))
+	if err != nil {
+		return err
+	}
+	if err := g.lua.RunInitWorker(h); err != nil {
+		g.Log.Logf(errlog.Error, 0, "init_worker_by_lua error: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) applyProcess(g *Generation) {
+	if n := g.Config.WorkerProcesses; n > 0 {
+		runtime.GOMAXPROCS(n)
+	} else {
+		runtime.GOMAXPROCS(runtime.NumCPU())
+	}
+}
+
+// syncListeners opens listeners g needs and closes those it doesn't.
+// Listeners for unchanged addresses stay open across reloads, so no
+// connection is refused while reloading.
+func (s *Server) syncListeners(g *Generation) error {
+	want := map[string]bool{}
+	var opened []*listener
+	for _, addr := range g.Handler.Addrs() {
+		want[addr] = true
+		if _, ok := s.listeners[addr]; ok {
+			continue
+		}
+		l, err := s.listen(addr, g)
+		if err != nil {
+			for _, o := range opened {
+				o.ln.Close()
+				delete(s.listeners, o.addr)
+			}
+			return err
+		}
+		opened = append(opened, l)
+		s.listeners[addr] = l
+	}
+	for addr, l := range s.listeners {
+		if !want[addr] {
+			delete(s.listeners, addr)
+			go l.srv.Shutdown(context.Background())
+		}
+	}
+	for _, l := range opened {
+		go func(l *listener) {
+			defer close(l.done)
+			if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.Current().Log.Logf(errlog.Emerg, 0, "serve on %s: %v", l.addr, err)
+			}
+		}(l)
+	}
+	return nil
+}
+
+func (s *Server) listen(addr string, g *Generation) (*listener, error) {
+	ln, err := net.Listen(listenNetwork(addr), addr)
+	if err != nil {
+		return nil, fmt.Errorf("bind() to %s failed (%v)", addr, unwrapSyscall(err))
+	}
+	l := &listener{addr: addr, ln: ln, done: make(chan struct{})}
+	l.srv = &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(addr, w, r) }),
+		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return httpd.ConnContext(ctx, c) },
+		ReadHeaderTimeout: 60 * time.Second,
+		IdleTimeout:       idleTimeout(g),
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          nil,
+	}
+	return l, nil
+}
+
+// listenNetwork keeps "listen 8080" (0.0.0.0:8080) IPv4-only as in nginx;
+// Go would otherwise bind a dual-stack socket for the wildcard address.
+func listenNetwork(addr string) string {
+	host, _, _ := net.SplitHostPort(addr)
+	switch ip := net.ParseIP(host); {
+	case ip == nil:
+		return "tcp"
+	case ip.To4() != nil:
+		return "tcp4"
+	default:
+		return "tcp6"
+	}
+}
+
+// idleTimeout is keepalive_timeout of the http level (75s by default).
+func idleTimeout(g *Generation) time.Duration {
+	for _, srv := range g.Config.HTTP.Servers {
+		if srv.Root != nil && srv.Root.KeepaliveTimeout > 0 {
+			return srv.Root.KeepaliveTimeout
+		}
+	}
+	return 75 * time.Second
+}
+
+func unwrapSyscall(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
+
+func (s *Server) serve(addr string, w http.ResponseWriter, r *http.Request) {
+	g := s.gen.Load()
+	g.active.Add(1)
+	defer g.active.Add(-1)
+	g.Handler.ServeAddr(addr, w, r)
+}
+
+// Reload loads the configuration again and, if it is valid and its
+// listeners open, makes it serve new requests. On any error the running
+// generation keeps serving and the error is returned (and logged).
+func (s *Server) Reload() error {
+	old := s.Current()
+	g, err := Load(s.opts)
+	if err != nil {
+		old.Log.Logf(errlog.Emerg, 0, "%v", err)
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	carryRuntimeState(old.Upstreams, g.Upstreams)
+	if err := s.syncListeners(g); err != nil {
+		g.close()
+		old.Log.Logf(errlog.Emerg, 0, "%v", err)
+		return err
+	}
+	s.count++
+	g.number = s.count
+	s.gen.Store(g)
+	s.applyProcess(g)
+	if err := s.initWorker(g); err != nil {
+		g.Log.Logf(errlog.Error, 0, "%v", err)
+	}
+	g.Log.Logf(errlog.Notice, 0, "reconfiguring: generation %d", g.number)
+	go retire(old)
+	return nil
+}
+
+// carryRuntimeState keeps runtime down/weight changes made to servers that
+// still exist (same upstream name, address and role) across a reload.
+func carryRuntimeState(old, cur *upstream.Registry) {
+	for _, name := range cur.Names() {
+		o, n := old.Get(name), cur.Get(name)
+		if o == nil {
+			continue
+		}
+		carryList(o.Snapshot().Primary, n, false)
+		carryList(o.Snapshot().Backup, n, true)
+	}
+}
+
+func carryList(oldPeers []*upstream.Peer, n *upstream.Upstream, backup bool) {
+	prev := map[string]upstream.ServerSpec{}
+	for _, p := range oldPeers {
+		prev[p.Spec().Name+"|"+p.Addr()] = p.Spec()
+	}
+	snap := n.Snapshot()
+	peers := snap.Primary
+	if backup {
+		peers = snap.Backup
+	}
+	for id, p := range peers {
+		o, ok := prev[p.Spec().Name+"|"+p.Addr()]
+		if !ok {
+			continue
+		}
+		if o.Down != p.Spec().Down {
+			_ = n.SetDown(backup, id, o.Down)
+		}
+		if o.Weight != p.Spec().Weight {
+			_ = n.SetWeight(backup, id, o.Weight)
+		}
+	}
+}
+
+// retire frees an old generation once the requests it was serving are done
+// (bounded, so a stuck request cannot pin it forever).
+func retire(g *Generation) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for g.active.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	g.close()
+}
+
+// Shutdown stops accepting and waits for in-flight requests (graceful) up to
+// ctx's deadline; with an already-cancelled ctx it closes at once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	ls := make([]*listener, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		ls = append(ls, l)
+	}
+	s.listeners = map[string]*listener{}
+	s.mu.Unlock()
+	var firstErr error
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Add(1)
+		go func(l *listener) {
+			defer wg.Done()
+			err := l.srv.Shutdown(ctx)
+			if err != nil {
+				l.srv.Close()
+			}
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}(l)
+	}
+	wg.Wait()
+	s.Current().close()
+	return firstErr
+}
+
+// Addrs are the bound listener addresses (resolved, so ":0" shows its port).
+func (s *Server) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, l := range s.listeners {
+		out = append(out, l.ln.Addr().String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WritePID writes the pid file.
+func WritePID(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+}

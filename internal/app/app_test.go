@@ -1,0 +1,309 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// startServer writes conf into a fresh prefix and runs it on loopback.
+// "LISTEN" in conf is replaced by a free loopback address, whose URL is
+// returned.
+func startServer(t *testing.T, conf string) (*Server, string, *bytes.Buffer) {
+	t.Helper()
+	listen := deadAddr(t)
+	conf = strings.ReplaceAll(conf, "LISTEN", listen)
+	prefix := t.TempDir()
+	confPath := filepath.Join(prefix, "conf", "nginx.conf")
+	if err := os.MkdirAll(filepath.Dir(confPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	opts := Options{Prefix: prefix + "/", ConfFile: confPath, Stderr: logs}
+	g, err := Load(opts)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	s := NewServer(opts, g)
+	if err := s.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s.Shutdown(ctx)
+	})
+	return s, "http://" + listen, &logs.buf
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// backend is an httptest server answering with its name.
+func backend(t *testing.T, name string) (*httptest.Server, string) {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Backend", name)
+		fmt.Fprintf(w, "%s %s %s host=%s", name, r.Method, r.RequestURI, r.Host)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, strings.TrimPrefix(srv.URL, "http://")
+}
+
+// deadAddr is a loopback address with nothing listening.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func get(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+func TestProxyRoundRobinAndURIRules(t *testing.T) {
+	_, a := backend(t, "a")
+	_, b := backend(t, "b")
+	_, base, _ := startServer(t, fmt.Sprintf(`
+events {}
+http {
+    upstream backend { server %s; server %s; }
+    server {
+        listen LISTEN;
+        location / { proxy_pass http://backend; }
+        location /prefix/ { proxy_pass http://backend/new/; }
+        location = /exact { return 200 "exact $arg_x"; }
+    }
+}`, a, b))
+	var seq []string
+	for i := 0; i < 4; i++ {
+		code, body, _ := get(t, base+"/x?y=1")
+		if code != 200 {
+			t.Fatalf("status %d body %q", code, body)
+		}
+		seq = append(seq, body)
+	}
+	want := []string{"a GET /x?y=1 host=backend", "b GET /x?y=1 host=backend", "a GET /x?y=1 host=backend", "b GET /x?y=1 host=backend"}
+	if strings.Join(seq, "|") != strings.Join(want, "|") {
+		t.Fatalf("sequence %q, want %q", seq, want)
+	}
+	_, body, _ := get(t, base+"/prefix/tail?q=2")
+	if !strings.Contains(body, "GET /new/tail?q=2") {
+		t.Fatalf("URI part not replaced: %q", body)
+	}
+	code, body, _ := get(t, base+"/exact?x=7")
+	if code != 200 || body != "exact 7" {
+		t.Fatalf("return: %d %q", code, body)
+	}
+}
+
+func TestRetryNextPeerOnDeadBackend(t *testing.T) {
+	_, live := backend(t, "live")
+	dead := deadAddr(t)
+	_, base, logs := startServer(t, fmt.Sprintf(`
+error_log stderr info;
+events {}
+http {
+    upstream backend { server %s; server %s; }
+    server { listen LISTEN; location / { proxy_pass http://backend; } }
+}`, dead, live))
+	for i := 0; i < 6; i++ {
+		code, body, _ := get(t, base+"/")
+		if code != 200 || !strings.HasPrefix(body, "live") {
+			t.Fatalf("request %d: %d %q", i, code, body)
+		}
+	}
+	if !strings.Contains(logs.String(), "connect() failed") {
+		t.Fatalf("no connect() failure logged:\n%s", logs.String())
+	}
+}
+
+func TestBackupTakesOverAnd502WhenAllDown(t *testing.T) {
+	_, backup := backend(t, "backup")
+	_, base, logs := startServer(t, fmt.Sprintf(`
+error_log stderr;
+events {}
+http {
+    upstream withbackup { server %s; server %s backup; }
+    upstream alldown { server %s down; }
+    server {
+        listen LISTEN;
+        location /b { proxy_pass http://withbackup; }
+        location /d { proxy_pass http://alldown; }
+    }
+}`, deadAddr(t), backup, deadAddr(t)))
+	for i := 0; i < 3; i++ {
+		code, body, _ := get(t, base+"/b")
+		if code != 200 || !strings.HasPrefix(body, "backup") {
+			t.Fatalf("backup not used: %d %q", code, body)
+		}
+	}
+	code, body, _ := get(t, base+"/d")
+	if code != http.StatusBadGateway || !strings.Contains(body, "502 Bad Gateway") {
+		t.Fatalf("all down: %d %q", code, body)
+	}
+	if !strings.Contains(logs.String(), "no live upstreams") {
+		t.Fatalf("missing [error] no live upstreams:\n%s", logs.String())
+	}
+}
+
+func TestReloadUnderTrafficLosesNothing(t *testing.T) {
+	_, a := backend(t, "a")
+	_, b := backend(t, "b")
+	confFor := func(addr string) string {
+		return fmt.Sprintf(`
+events {}
+http {
+    upstream backend { server %s; }
+    server { listen LISTEN; location / { proxy_pass http://backend; } }
+}`, addr)
+	}
+	s, base, _ := startServer(t, confFor(a))
+	confPath := s.opts.ConfFile
+	listen := strings.TrimPrefix(base, "http://")
+
+	var failures, total atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(base + "/")
+				total.Add(1)
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failures.Add(1)
+				}
+			}
+		}()
+	}
+	for i := 0; i < 6; i++ {
+		next := a
+		if i%2 == 0 {
+			next = b
+		}
+		if err := os.WriteFile(confPath, []byte(strings.ReplaceAll(confFor(next), "LISTEN", listen)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Reload(); err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+		waitFor(t, func() bool {
+			_, body, _ := get(t, base+"/")
+			return strings.HasPrefix(body, map[string]string{a: "a", b: "b"}[next])
+		})
+	}
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Fatalf("%d of %d requests failed during reloads", failures.Load(), total.Load())
+	}
+	if total.Load() == 0 {
+		t.Fatal("no traffic was sent")
+	}
+}
+
+func TestInvalidReloadKeepsOldConfig(t *testing.T) {
+	_, a := backend(t, "a")
+	s, base, logs := startServer(t, fmt.Sprintf(`
+error_log stderr;
+events {}
+http {
+    upstream backend { server %s; }
+    server { listen LISTEN; location / { proxy_pass http://backend; } }
+}`, a))
+	if err := os.WriteFile(s.opts.ConfFile, []byte("events {}\nhttp { bogus_directive; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Reload()
+	if err == nil || !strings.Contains(err.Error(), `unknown directive "bogus_directive"`) {
+		t.Fatalf("reload error = %v", err)
+	}
+	if !strings.Contains(logs.String(), "[emerg]") {
+		t.Fatalf("reload error not logged:\n%s", logs.String())
+	}
+	if code, body, _ := get(t, base+"/"); code != 200 || !strings.HasPrefix(body, "a") {
+		t.Fatalf("old config not serving: %d %q", code, body)
+	}
+}
+
+func TestRuntimeDownSurvivesReload(t *testing.T) {
+	_, a := backend(t, "a")
+	_, b := backend(t, "b")
+	s, base, _ := startServer(t, fmt.Sprintf(`
+events {}
+http {
+    upstream backend { server %s; server %s; }
+    server { listen LISTEN; location / { proxy_pass http://backend; } }
+}`, a, b))
+	if err := s.Current().Upstreams.Get("backend").SetDown(false, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	// The same file again: the upstream is rebuilt from the config.
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		if _, body, _ := get(t, base+"/"); !strings.HasPrefix(body, "b") {
+			t.Fatalf("downed peer served after reload: %q", body)
+		}
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

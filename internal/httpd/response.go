@@ -1,0 +1,117 @@
+package httpd
+
+import (
+	"net/http"
+	"strconv"
+)
+
+// responseWriter sits between handlers and net/http so that nginx's output
+// filters run where nginx runs them: add_header and header_filter_by_lua
+// when the header goes out, body_filter_by_lua on every chunk, and so that
+// $status and $body_bytes_sent are known for logging.
+type responseWriter struct {
+	w      http.ResponseWriter
+	r      *request
+	status int
+	// pending is the status set by ngx.status before the header went out.
+	pending     int
+	wroteHeader bool
+	bodyBytes   int64
+	headerBytes int64
+	// filtering is set while the header filter runs so that Lua code which
+	// writes output from header_filter cannot recurse.
+	filtering bool
+}
+
+func (rw *responseWriter) Header() http.Header { return rw.w.Header() }
+
+// statusOrOK is $status: what was sent, or 200 for a header still pending
+// (nginx logs 000 for a request that never got a header; we only log after
+// finishing, when a header has always gone out).
+func (rw *responseWriter) statusOrOK() int {
+	if rw.status == 0 {
+		return http.StatusOK
+	}
+	return rw.status
+}
+
+func (rw *responseWriter) WriteHeader(code int) {
+	if rw.wroteHeader {
+		return
+	}
+	rw.status = code
+	if !rw.filtering {
+		rw.filtering = true
+		rw.r.h.headerFilter(rw.r)
+		rw.filtering = false
+	}
+	rw.wroteHeader = true
+	h := rw.w.Header()
+	if h.Get("Server") == "" {
+		h.Set("Server", ServerHeader)
+	}
+	rw.headerBytes = estimateHeaderBytes(rw.status, h)
+	rw.w.WriteHeader(rw.status)
+}
+
+func (rw *responseWriter) Write(p []byte) (int, error) {
+	if !rw.wroteHeader {
+		rw.WriteHeader(rw.defaultStatus())
+	}
+	out := p
+	if rw.r.bodyFilterActive() {
+		var err error
+		out, err = rw.r.h.bodyFilter(rw.r, p, false)
+		if err != nil {
+			return 0, err
+		}
+	}
+	n, err := rw.w.Write(out)
+	rw.bodyBytes += int64(n)
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// finish runs the last body-filter call (eof) so filters can append.
+func (rw *responseWriter) finish() {
+	if !rw.wroteHeader {
+		rw.WriteHeader(rw.defaultStatus())
+	}
+	if rw.r.bodyFilterActive() {
+		if tail, err := rw.r.h.bodyFilter(rw.r, nil, true); err == nil && len(tail) > 0 {
+			n, _ := rw.w.Write(tail)
+			rw.bodyBytes += int64(n)
+		}
+	}
+}
+
+func (rw *responseWriter) defaultStatus() int {
+	if rw.pending != 0 {
+		return rw.pending
+	}
+	return http.StatusOK
+}
+
+func (rw *responseWriter) Flush() {
+	if !rw.wroteHeader {
+		rw.WriteHeader(rw.defaultStatus())
+	}
+	if f, ok := rw.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (rw *responseWriter) Unwrap() http.ResponseWriter { return rw.w }
+
+func estimateHeaderBytes(status int, h http.Header) int64 {
+	n := int64(len("HTTP/1.1 200 ") + len(http.StatusText(status)) + 2 + len(strconv.Itoa(status)) - 3)
+	for k, vs := range h {
+		for _, v := range vs {
+			n += int64(len(k) + 2 + len(v) + 2)
+		}
+	}
+	return n + 2
+}

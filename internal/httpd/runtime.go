@@ -1,0 +1,268 @@
+package httpd
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"upstreamd/internal/config"
+	"upstreamd/internal/errlog"
+	"upstreamd/internal/ngxlua"
+	"upstreamd/internal/proxy"
+	"upstreamd/internal/upstream"
+)
+
+// locRuntime is what a location needs at request time, compiled once per
+// generation so the hot path does no parsing.
+type locRuntime struct {
+	returnText   *template
+	addHeaders   []compiledHeader
+	proxyHeaders []compiledHeader
+	// proxyHeaderSet holds the canonical names proxy_set_header defines, so
+	// the client's own header of that name is not passed as well.
+	proxyHeaderSet map[string]bool
+	upstream       *upstream.Upstream
+	pool           *proxy.Pool
+	hashKey        *template
+	proxyOpts      proxy.Options
+	accessLogs     []accessLogRT
+
+	rewrite, access, content, headerFilter, bodyFilter, log *ngxlua.Handler
+}
+
+type compiledHeader struct {
+	name   string
+	value  *template
+	always bool
+}
+
+func (h *Handler) prepareLocation(loc *config.Location) error {
+	if loc == nil {
+		return nil
+	}
+	if _, done := h.rt[loc]; done {
+		return nil
+	}
+	rt := &locRuntime{proxyHeaderSet: map[string]bool{}}
+	if loc.Return != nil {
+		rt.returnText = compileTemplate(loc.Return.Text)
+	}
+	for _, ah := range loc.AddHeaders {
+		rt.addHeaders = append(rt.addHeaders, compiledHeader{name: ah.Name, value: compileTemplate(ah.Value), always: ah.Always})
+	}
+	for _, ph := range loc.ProxySetHeaders {
+		name := http.CanonicalHeaderKey(ph.Name)
+		rt.proxyHeaderSet[name] = true
+		rt.proxyHeaders = append(rt.proxyHeaders, compiledHeader{name: name, value: compileTemplate(ph.Value)})
+	}
+	for _, al := range loc.AccessLogs {
+		w, err := h.deps.Logs.Open(al.Path)
+		if err != nil {
+			return err
+		}
+		rt.accessLogs = append(rt.accessLogs, accessLogRT{w: w, format: compileTemplate(al.Format)})
+	}
+	if p := loc.Proxy; p != nil {
+		rt.upstream = h.deps.Upstreams.Get(p.Upstream)
+		if rt.upstream == nil {
+			return fmt.Errorf("upstream %q is not defined", p.Upstream)
+		}
+		rt.pool = h.deps.Pools[p.Upstream]
+		for _, u := range h.cfg.HTTP.Upstreams {
+			if u.Name == p.Upstream && u.HashKey != "" {
+				rt.hashKey = compileTemplate(u.HashKey)
+			}
+		}
+		rt.proxyOpts = proxy.Options{
+			ConnectTimeout:      loc.ProxyConnectTimeout,
+			SendTimeout:         loc.ProxySendTimeout,
+			ReadTimeout:         loc.ProxyReadTimeout,
+			NextUpstream:        proxy.NextUpstream(loc.ProxyNextUpstream),
+			NextUpstreamTries:   loc.ProxyNextUpstreamTries,
+			NextUpstreamTimeout: loc.ProxyNextUpstreamTimeout,
+			Buffering:           loc.ProxyBuffering,
+		}
+	}
+	var err error
+	compile := func(c *config.LuaCode) *ngxlua.Handler {
+		if c == nil || err != nil {
+			return nil
+		}
+		if h.deps.Lua == nil {
+			err = fmt.Errorf("Lua is not enabled")
+			return nil
+		}
+		var hd *ngxlua.Handler
+		hd, err = h.deps.Lua.Compile(LuaCode(c))
+		return hd
+	}
+	rt.rewrite = compile(loc.Rewrite)
+	rt.access = compile(loc.Access)
+	rt.content = compile(loc.Content)
+	rt.headerFilter = compile(loc.HeaderFilter)
+	rt.bodyFilter = compile(loc.BodyFilter)
+	rt.log = compile(loc.Log)
+	if err != nil {
+		return err
+	}
+	h.rt[loc] = rt
+	return nil
+}
+
+// LuaCode converts a config Lua directive into the engine's form.
+func LuaCode(c *config.LuaCode) ngxlua.Code {
+	return ngxlua.Code{Source: c.Source, File: c.File, ChunkName: c.ChunkName, Line: c.Line}
+}
+
+// addHeaderCodes are the statuses add_header applies to without "always".
+func addHeaderApplies(status int) bool {
+	switch status {
+	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
+		return true
+	}
+	return false
+}
+
+// headerFilter runs just before the response header goes out.
+func (h *Handler) headerFilter(r *request) {
+	if r.rt == nil {
+		return
+	}
+	for _, ah := range r.rt.addHeaders {
+		if ah.always || addHeaderApplies(r.w.status) {
+			if v := ah.value.eval(r); v != "" {
+				r.w.Header().Add(ah.name, v)
+			}
+		}
+	}
+	if r.rt.headerFilter != nil {
+		r.runFilterLua()
+	}
+}
+
+// doProxy runs proxy_pass for the current location.
+func (r *request) doProxy() flow {
+	rt := r.rt
+	body, err := r.readBody()
+	if err == errBodyTooLarge {
+		r.logf(errlog.Error, "client intended to send too large body: %d bytes", len(body))
+		return flow{kind: flowStatus, status: http.StatusRequestEntityTooLarge}
+	}
+	if err != nil {
+		r.logf(errlog.Info, "client prematurely closed connection")
+		return flow{kind: flowStatus, status: http.StatusBadRequest}
+	}
+	out := &proxy.Out{
+		Method:      r.method,
+		URI:         r.proxyURI(),
+		HTTPVersion: r.loc.ProxyHTTPVersion,
+		Header:      make(http.Header, len(r.req.Header)+len(rt.proxyHeaders)),
+		Body:        body,
+	}
+	for _, ph := range rt.proxyHeaders {
+		v := ph.value.eval(r)
+		if v == "" {
+			continue // nginx: an empty value removes the header
+		}
+		if ph.name == "Host" {
+			out.Host = v
+			continue
+		}
+		out.Header[ph.name] = append(out.Header[ph.name], v)
+	}
+	for k, vs := range r.req.Header {
+		if rt.proxyHeaderSet[k] || notPassedToUpstream[k] {
+			continue
+		}
+		out.Header[k] = vs
+	}
+	if out.Host == "" && !rt.proxyHeaderSet["Host"] {
+		out.Host = r.loc.Proxy.HostHeader
+	}
+	sel := upstream.Request{}
+	if ip := net.ParseIP(mustVar(r, "remote_addr")); ip != nil {
+		sel.ClientIP = ip
+	}
+	if rt.hashKey != nil {
+		sel.HashKey = rt.hashKey.eval(r)
+	}
+	r.upstreamName = rt.upstream.Name()
+	r.upstream = proxy.Result{}
+	// The proxy's own 502/504 go through error_page like any status this
+	// server generates, so it hands them back instead of writing them.
+	opts := rt.proxyOpts
+	failStatus := 0
+	opts.ErrorPage = func(_ http.ResponseWriter, status int) bool {
+		failStatus = status
+		return true
+	}
+	proxy.Serve(r.req.Context(), r.w, out, proxy.Target{Upstream: rt.upstream, Pool: rt.pool, Select: sel}, &opts, &r.upstream,
+		func(level errlog.Level, upstreamURL, msg string) {
+			if r.h.deps.Log.Enabled(level) {
+				r.logMsg(level, msg, upstreamURL)
+			}
+		})
+	if r.upstream.Status == statusClientClosed && !r.w.wroteHeader {
+		r.w.status = statusClientClosed
+		panic(http.ErrAbortHandler)
+	}
+	if failStatus != 0 && !r.w.wroteHeader {
+		return flow{kind: flowStatus, status: failStatus}
+	}
+	return flow{kind: flowDone}
+}
+
+// notPassedToUpstream are client headers nginx's proxy module never
+// forwards as they are (they describe the client connection, not the
+// request).
+var notPassedToUpstream = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Te": true, "Expect": true, "Upgrade": true,
+	"Content-Length": true, "Transfer-Encoding": true, "Proxy-Connection": true,
+}
+
+func mustVar(r *request, name string) string {
+	v, _ := r.variable(name)
+	return v
+}
+
+// proxyURI is the request line URI sent upstream, per proxy_pass's rules:
+// without a URI part the client's URI goes as received (or the changed $uri
+// after a rewrite); with one, the part matching a prefix location is
+// replaced by it.
+func (r *request) proxyURI() string {
+	p := r.loc.Proxy
+	var uri string
+	switch {
+	case !p.HasURI && !r.uriChanged:
+		return r.req.RequestURI
+	case !p.HasURI:
+		uri = escapePath(r.uri)
+	default:
+		tail := r.uri
+		if (r.loc.Modifier == "" || r.loc.Modifier == "^~" || r.loc.Modifier == "=") && strings.HasPrefix(tail, r.loc.Pattern) {
+			tail = tail[len(r.loc.Pattern):]
+		}
+		uri = escapePath(p.URI + tail)
+	}
+	if r.args != "" {
+		uri += "?" + r.args
+	}
+	return uri
+}
+
+// logPhase runs log_by_lua and writes the access log lines.
+func (r *request) logPhase() {
+	if r.rt == nil {
+		return
+	}
+	if r.rt.log != nil {
+		r.runLogLua()
+	}
+	for _, al := range r.rt.accessLogs {
+		al.w.WriteLine(al.format.eval(r))
+	}
+}
+
+// statusClientClosed is nginx's 499: the client went away first.
+const statusClientClosed = 499

@@ -1,0 +1,352 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// aLongTimeAgo is a deadline in the past: setting it makes blocked I/O on a
+// conn return at once (used to abort on client cancellation).
+var aLongTimeAgo = time.Unix(1, 0)
+
+// pconn is one connection to a peer. While a request uses it, it is owned by
+// that request's session; while idle it belongs to a Pool.
+type pconn struct {
+	nc   net.Conn
+	addr string
+
+	requests int  // requests sent on this connection (nginx c->requests)
+	reused   bool // taken from the pool for the current request
+
+	// Timeouts in force for the current request, and the deadlines last set
+	// on the socket (for lazy re-arming, like nginx's lazy timer updates).
+	readTimeout, sendTimeout time.Duration
+	rdl, wdl                 time.Time
+
+	// canceled is set (before the socket deadline is moved into the past)
+	// when the client's context is done.
+	canceled atomic.Bool
+	abortFn  func() // c.abort, bound once per connection
+
+	// I/O counters for the current request.
+	received, sent int64
+
+	// Pool bookkeeping (guarded by Pool.mu): idle since, global LRU list
+	// (most recent at the head) and the per-address list.
+	idleAt       time.Time
+	prev, next   *pconn
+	aprev, anext *pconn
+}
+
+// lazySlack is how much earlier than exact a re-armed deadline may fire in
+// exchange for not touching the runtime timer on every read/write: nginx does
+// the same with its 300ms lazy timer delay. The slack is at most 1/8 of the
+// timeout.
+const lazySlack = 300 * time.Millisecond
+
+func slackFor(d time.Duration) time.Duration {
+	if s := d / 8; s < lazySlack {
+		return s
+	}
+	return lazySlack
+}
+
+// Read reads from the connection, re-arming the read timeout first: nginx's
+// proxy_read_timeout is a limit between two successive reads.
+func (c *pconn) Read(p []byte) (int, error) {
+	if c.readTimeout > 0 {
+		d := time.Now().Add(c.readTimeout)
+		if diff := d.Sub(c.rdl); diff < 0 || diff > slackFor(c.readTimeout) {
+			if err := c.nc.SetReadDeadline(d); err != nil {
+				return 0, err
+			}
+			c.rdl = d
+		}
+	} else if !c.rdl.IsZero() {
+		// A previous request on this keepalive connection had a timeout.
+		if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
+			return 0, err
+		}
+		c.rdl = time.Time{}
+	}
+	if c.canceled.Load() {
+		return 0, errClientCanceled
+	}
+	n, err := c.nc.Read(p)
+	c.received += int64(n)
+	return n, err
+}
+
+// maxWriteChunk bounds one write so that the send timeout is re-armed at
+// least this often (nginx: proxy_send_timeout is between two writes).
+const maxWriteChunk = 256 << 10
+
+// Write writes all of p, re-arming the send timeout between chunks. It
+// returns how many bytes the kernel accepted.
+func (c *pconn) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		chunk := p
+		if len(chunk) > maxWriteChunk {
+			chunk = chunk[:maxWriteChunk]
+		}
+		if c.sendTimeout > 0 {
+			d := time.Now().Add(c.sendTimeout)
+			if diff := d.Sub(c.wdl); diff < 0 || diff > slackFor(c.sendTimeout) {
+				if err := c.nc.SetWriteDeadline(d); err != nil {
+					return written, err
+				}
+				c.wdl = d
+			}
+		} else if !c.wdl.IsZero() {
+			if err := c.nc.SetWriteDeadline(time.Time{}); err != nil {
+				return written, err
+			}
+			c.wdl = time.Time{}
+		}
+		if c.canceled.Load() {
+			return written, errClientCanceled
+		}
+		n, err := c.nc.Write(chunk)
+		written += n
+		c.sent += int64(n)
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// abort is run (from context.AfterFunc) when the client goes away: it makes
+// any blocked I/O on the connection return.
+func (c *pconn) abort() {
+	c.canceled.Store(true)
+	_ = c.nc.SetDeadline(aLongTimeAgo)
+}
+
+func (c *pconn) close() { _ = c.nc.Close() }
+
+// dial opens a new connection to addr ("ip:port", or "unix:/path").
+func dial(ctx context.Context, addr string, timeout time.Duration) (*pconn, error) {
+	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
+	network := "tcp"
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", path
+	}
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &pconn{nc: nc, addr: addr}, nil
+}
+
+// Pool keeps idle keepalive connections to the peers of one upstream, like
+// nginx's `keepalive` directive: at most keepalive idle connections in total
+// (the least recently used one is closed to make room), each closed after
+// keepaliveTimeout idle or after serving keepaliveRequests requests.
+//
+// A nil *Pool, or one with keepalive 0, never keeps a connection: as nginx
+// without the `keepalive` directive, every request uses a new connection.
+type Pool struct {
+	max         int
+	timeout     time.Duration
+	maxRequests int
+
+	mu     sync.Mutex
+	byAddr map[string]*pconn // most recently idled conn for each address
+	head   *pconn            // global LRU, most recent first
+	tail   *pconn
+	n      int
+	closed bool
+	timer  *time.Timer
+	armed  bool
+}
+
+// NewPool returns a pool for one upstream. keepalive is the maximum number
+// of idle connections kept (0: none), keepaliveTimeout the idle timeout (0:
+// none) and keepaliveRequests the maximum number of requests per connection
+// (0: unlimited). nginx's defaults are 60s and 1000.
+func NewPool(keepalive int, keepaliveTimeout time.Duration, keepaliveRequests int) *Pool {
+	return &Pool{
+		max:         keepalive,
+		timeout:     keepaliveTimeout,
+		maxRequests: keepaliveRequests,
+		byAddr:      make(map[string]*pconn),
+	}
+}
+
+// Close closes all idle connections; connections in use are closed when
+// their request ends instead of being kept.
+func (p *Pool) Close() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.closed = true
+	var idle []*pconn
+	for c := p.head; c != nil; c = c.next {
+		idle = append(idle, c)
+	}
+	p.head, p.tail, p.n = nil, nil, 0
+	clear(p.byAddr)
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.armed = false
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.close()
+	}
+}
+
+// Idle returns the number of idle connections (for tests and status pages).
+func (p *Pool) Idle() int {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+func (p *Pool) enabled() bool { return p != nil && p.max > 0 }
+
+// get returns the most recently idled connection to addr, or nil.
+func (p *Pool) get(addr string) *pconn {
+	if !p.enabled() {
+		return nil
+	}
+	var expired []*pconn
+	p.mu.Lock()
+	var now time.Time
+	if p.timeout > 0 {
+		now = time.Now()
+	}
+	var c *pconn
+	for {
+		c = p.byAddr[addr]
+		if c == nil {
+			break
+		}
+		p.unlink(c)
+		if p.timeout > 0 && now.Sub(c.idleAt) >= p.timeout {
+			expired = append(expired, c)
+			continue
+		}
+		break
+	}
+	p.mu.Unlock()
+	for _, e := range expired {
+		e.close()
+	}
+	return c
+}
+
+// put offers a connection whose last response was fully read and that may be
+// kept alive. If the pool is full, the least recently used idle connection is
+// closed to make room (nginx's keepalive cache). A connection that has served
+// keepalive_requests requests is closed instead.
+func (p *Pool) put(c *pconn) {
+	if !p.enabled() || (p.maxRequests > 0 && c.requests >= p.maxRequests) {
+		c.close()
+		return
+	}
+	c.reused = false
+	c.received, c.sent = 0, 0
+	c.canceled.Store(false)
+	var evict *pconn
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		c.close()
+		return
+	}
+	if p.n >= p.max {
+		evict = p.tail
+		p.unlink(evict)
+	}
+	c.idleAt = time.Now()
+	// global LRU: push front
+	c.prev, c.next = nil, p.head
+	if p.head != nil {
+		p.head.prev = c
+	} else {
+		p.tail = c
+	}
+	p.head = c
+	// per address: push front
+	first := p.byAddr[c.addr]
+	c.aprev, c.anext = nil, first
+	if first != nil {
+		first.aprev = c
+	}
+	p.byAddr[c.addr] = c
+	p.n++
+	if p.timeout > 0 && !p.armed {
+		p.armed = true
+		if p.timer == nil {
+			p.timer = time.AfterFunc(p.timeout, p.sweep)
+		} else {
+			p.timer.Reset(p.timeout)
+		}
+	}
+	p.mu.Unlock()
+	if evict != nil {
+		evict.close()
+	}
+}
+
+// unlink removes c from both lists; p.mu must be held.
+func (p *Pool) unlink(c *pconn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		p.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		p.tail = c.prev
+	}
+	if c.aprev != nil {
+		c.aprev.anext = c.anext
+	} else if c.anext != nil {
+		p.byAddr[c.addr] = c.anext
+	} else {
+		delete(p.byAddr, c.addr)
+	}
+	if c.anext != nil {
+		c.anext.aprev = c.aprev
+	}
+	c.prev, c.next, c.aprev, c.anext = nil, nil, nil, nil
+	p.n--
+}
+
+// sweep closes connections idle for longer than the keepalive timeout and
+// re-arms the timer for the next one to expire.
+func (p *Pool) sweep() {
+	var expired []*pconn
+	p.mu.Lock()
+	now := time.Now()
+	for c := p.tail; c != nil; c = p.tail {
+		if now.Sub(c.idleAt) < p.timeout {
+			break
+		}
+		p.unlink(c)
+		expired = append(expired, c)
+	}
+	p.armed = false
+	if p.tail != nil && !p.closed {
+		p.armed = true
+		p.timer.Reset(p.tail.idleAt.Add(p.timeout).Sub(now))
+	}
+	p.mu.Unlock()
+	for _, c := range expired {
+		c.close()
+	}
+}

@@ -1,0 +1,175 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStaleKeepaliveReset: the peer resets an idle keepalive connection
+// (RST, so the next write fails at once): GET is repeated on a new
+// connection, POST finds the connection dead before using it.
+func TestStaleKeepaliveReset(t *testing.T) {
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			closed := make(chan struct{}, 4)
+			b := newRaw(t, func(c net.Conn, br *bufio.Reader) {
+				if _, err := readReq(br); err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				c.(*net.TCPConn).SetLinger(0) // close with RST
+				c.Close()
+				closed <- struct{}{}
+			})
+			u := newUpstream(t, b.addr)
+			pool := NewPool(4, time.Minute, 0)
+			defer pool.Close()
+			for i := 0; i < 3; i++ {
+				out := getOut("/")
+				out.Method = method
+				rec, res, logs, _ := serve(t, context.Background(), out, Target{Upstream: u, Pool: pool}, baseOptions())
+				if rec.Code != 200 || len(res.Addrs) != 1 || len(logs.all()) != 0 {
+					t.Fatalf("request %d: %d, result %+v, logs %q", i, rec.Code, res, logs.all())
+				}
+				<-closed
+			}
+			if st := peerOf(t, u, b.addr).State(); st.Fails != 0 {
+				t.Errorf("peer state %+v", st)
+			}
+		})
+	}
+}
+
+// TestClientGoneMidBody: the client disconnects while the body streams;
+// Serve stops, closes the upstream connection and does not count a failure.
+func TestClientGoneMidBody(t *testing.T) {
+	backendDone := make(chan struct{})
+	backend, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(backendDone)
+		chunk := []byte(strings.Repeat("z", 1024) + "\n")
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			default:
+			}
+		}
+	}))
+	u := newUpstream(t, addrOf(backend))
+	o := baseOptions()
+	o.Buffering = false
+	front, results := frontend(t, Target{Upstream: u}, o, func(r *http.Request) *Out { return getOut("/") })
+	c, err := net.Dial("tcp", front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := io.ReadFull(c, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	select {
+	case res := <-results:
+		if res.Status != 200 || len(res.Addrs) != 1 {
+			t.Errorf("result %+v", res)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after the client left")
+	}
+	select {
+	case <-backendDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("upstream connection not closed")
+	}
+	if st := peerOf(t, u, addrOf(backend)).State(); st.Fails != 0 || st.Conns != 0 {
+		t.Errorf("peer state %+v", st)
+	}
+}
+
+func TestUnixSocketPeer(t *testing.T) {
+	path := t.TempDir() + "/up.sock"
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Skip(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "unix") })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	u := newUpstream(t, "unix:"+path)
+	rec, _, logs, _ := serve(t, context.Background(), getOut("/"), Target{Upstream: u}, baseOptions())
+	if rec.Code != 200 || rec.Body.String() != "unix" {
+		t.Fatalf("%d %q %q", rec.Code, rec.Body.String(), logs.all())
+	}
+}
+
+func TestParseChunkSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "a": 10, "1F": 31, "10;name=v": 16, "ff  ;x": 255, "7fffffffffffff": 0x7fffffffffffff} {
+		if n, ok := parseChunkSize([]byte(in)); !ok || n != want {
+			t.Errorf("%q: %d %v", in, n, ok)
+		}
+	}
+	for _, in := range []string{"", ";x", "g", "1 2", "-1", "1000000000000000"} {
+		if _, ok := parseChunkSize([]byte(in)); ok {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
+
+func TestParseStatusLine(t *testing.T) {
+	good := map[string]int{"HTTP/1.1 200 OK": 200, "HTTP/1.0 404": 404, "HTTP/1.1  503 Busy": 503, "HTTP/2.0 200 x": 200}
+	for in, want := range good {
+		if st, _, _, ok := parseStatusLine([]byte(in)); !ok || st != want {
+			t.Errorf("%q: %d %v", in, st, ok)
+		}
+	}
+	for _, in := range []string{"HTTP/1.1 20 OK", "HTTP/1.1 2000", "HTTP/1.1 099 x", "http/1.1 200 OK", "HTTP/1 200 OK", "HTTP/1.1200 OK", "ICY 200 OK"} {
+		if _, _, _, ok := parseStatusLine([]byte(in)); ok {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
+
+// FuzzResponseHead runs arbitrary bytes through the response head parser.
+func FuzzResponseHead(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX: y\r\n\r\nhello"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 204 No\nA:b\n\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		line, rest, ok := bytes.Cut(data, []byte("\n"))
+		if !ok {
+			return
+		}
+		if _, _, _, ok := parseStatusLine(bytes.TrimSuffix(line, []byte("\r"))); !ok {
+			return
+		}
+		var h respHeader
+		h.block = append([]byte(nil), data...)
+		if h.parseFields(len(line)+1) != "" {
+			return
+		}
+		hdr := http.Header{}
+		h.copyTo(hdr)
+		for k, vs := range hdr {
+			if k == "" || strings.ContainsAny(k, " \r\n:") {
+				t.Fatalf("bad key %q", k)
+			}
+			for _, v := range vs {
+				if strings.ContainsAny(v, "\r\n\x00") {
+					t.Fatalf("bad value %q", v)
+				}
+			}
+		}
+		_ = rest
+	})
+}
