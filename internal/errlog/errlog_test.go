@@ -1,0 +1,108 @@
+package errlog
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestLineFormat(t *testing.T) {
+	var buf bytes.Buffer
+	l := New(Info, &buf)
+	l.now = func() time.Time { return time.Date(2026, 11, 25, 9, 8, 7, 0, time.UTC) }
+	l.Logf(Error, 7, "connect() failed (%d: %s)", 111, "Connection refused")
+	l.Log(Info, 0, "no connection number")
+	want := "2026/11/25 09:08:07 [error] " + strconv.Itoa(os.Getpid()) + "#0: *7 connect() failed (111: Connection refused)\n" +
+		"2026/11/25 09:08:07 [info] " + strconv.Itoa(os.Getpid()) + "#0: no connection number\n"
+	if buf.String() != want {
+		t.Fatalf("got\n%q\nwant\n%q", buf.String(), want)
+	}
+}
+
+func TestLevelThreshold(t *testing.T) {
+	tests := []struct {
+		configured Level
+		written    []Level
+	}{
+		{Error, []Level{Stderr, Emerg, Alert, Crit, Error}},
+		{Warn, []Level{Stderr, Emerg, Alert, Crit, Error, Warn}},
+		{Debug, []Level{Stderr, Emerg, Alert, Crit, Error, Warn, Notice, Info, Debug}},
+		{Emerg, []Level{Stderr, Emerg}},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		l := New(tt.configured, &buf)
+		for lv := Stderr; lv <= Debug; lv++ {
+			l.Log(lv, 0, "x")
+		}
+		var got []string
+		for _, m := range regexp.MustCompile(`\[(\w+)\]`).FindAllStringSubmatch(buf.String(), -1) {
+			got = append(got, m[1])
+		}
+		var want []string
+		for _, lv := range tt.written {
+			want = append(want, lv.String())
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("level %s wrote %v, want %v", tt.configured, got, want)
+		}
+	}
+}
+
+func TestParseLevel(t *testing.T) {
+	for _, name := range []string{"debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"} {
+		lv, ok := ParseLevel(name)
+		if !ok || lv.String() != name {
+			t.Errorf("ParseLevel(%q) = %v, %v", name, lv, ok)
+		}
+	}
+	for _, bad := range []string{"", "stderr", "warning", "ERROR"} {
+		if _, ok := ParseLevel(bad); ok {
+			t.Errorf("ParseLevel(%q) accepted", bad)
+		}
+	}
+}
+
+// Lines from concurrent writers must never interleave: tools parse them one
+// per line.
+func TestConcurrentLinesStayWhole(t *testing.T) {
+	var buf bytes.Buffer
+	l := New(Info, &buf)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				l.Logf(Info, uint64(g+1), "writer %d line %d %s", g, i, strings.Repeat("x", 100))
+			}
+		}(g)
+	}
+	wg.Wait()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 1600 {
+		t.Fatalf("%d lines, want 1600", len(lines))
+	}
+	re := regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[info\] \d+#0: \*\d writer \d line \d+ x{100}$`)
+	for _, line := range lines {
+		if !re.MatchString(line) {
+			t.Fatalf("malformed line %q", line)
+		}
+	}
+}
+
+func TestDiscardWritesNothing(t *testing.T) {
+	l := Discard()
+	if l.Enabled(Emerg) {
+		t.Fatal("Discard logger claims to write")
+	}
+	var nilLogger *Logger
+	if nilLogger.Enabled(Error) {
+		t.Fatal("nil logger claims to write")
+	}
+}
