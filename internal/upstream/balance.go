@@ -340,7 +340,7 @@ func (a *Attempt) getRR(now int64) (*Peer, bool) {
 			// never asks twice: its tries drop to 0 after a single peer is
 			// freed; the tried bit gives a looping caller the same result.)
 			p := list[0]
-			if !a.isTried(0) && !p.spec.Down && (p.spec.MaxConns == 0 || p.st.conns.Load() < int64(p.spec.MaxConns)) {
+			if !a.isTried(0) && !p.off() && (p.spec.MaxConns == 0 || p.st.conns.Load() < int64(p.spec.MaxConns)) {
 				a.setTried(0)
 				return p, true
 			}
@@ -423,7 +423,7 @@ func (a *Attempt) getLeastConn(now int64) (*Peer, bool) {
 			if many {
 				for i := bestI; i < len(list); i++ {
 					p := list[i]
-					if a.isTried(i) || p.spec.Down {
+					if a.isTried(i) || p.off() {
 						continue
 					}
 					if p.st.conns.Load()*int64(best.spec.Weight) != best.st.conns.Load()*int64(p.spec.Weight) {

@@ -199,7 +199,8 @@ func TestAddRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := u.Snapshot()
-	if len(s.Primary) != 2 || s.Primary[0].Name() != "b" || s.Primary[0].ID() != 0 || s.Primary[1].ID() != 1 {
+	// ids are stable: b keeps 1 and c keeps 2 (they used to shift down)
+	if len(s.Primary) != 2 || s.Primary[0].Name() != "b" || s.Primary[0].ID() != 1 || s.Primary[1].ID() != 2 {
 		t.Fatalf("after remove %v", s.Primary)
 	}
 	if c := count(seq(t, u, 6)); c["a"] != 0 || c["b"] != 3 || c["c"] != 3 {
@@ -212,13 +213,16 @@ func TestAddRemove(t *testing.T) {
 		t.Fatal("backup not removed")
 	}
 	// removing every primary leaves an upstream with no live peers
-	_ = u.Remove(false, 0)
-	_ = u.Remove(false, 0)
+	for _, id := range []int{1, 2} {
+		if err := u.Remove(false, id); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := u.Begin(Request{}).Next(); !errors.Is(err, ErrNoLiveUpstreams) {
 		t.Fatalf("empty upstream: %v", err)
 	}
-	if _, err := u.Add(srv("d")); err != nil {
-		t.Fatal(err)
+	if id, err := u.Add(srv("d")); err != nil || id != 3 {
+		t.Fatalf("re-add = %d, %v (ids are never reused)", id, err)
 	}
 	if got := seq(t, u, 2); got != "d d" {
 		t.Fatalf("after re-add %q", got)
@@ -377,19 +381,22 @@ func TestConcurrentPicksAndChanges(t *testing.T) {
 				for i := 0; i < 300; i++ {
 					s := u.Snapshot()
 					n := len(s.Primary)
-					switch i % 6 {
+					id := s.Primary[i%n].ID()
+					switch i % 7 {
 					case 0:
-						_ = u.SetDown(false, i%n, true)
+						_ = u.SetDown(false, id, true)
 					case 1:
-						_ = u.SetDown(false, (i-1)%n, false)
+						_ = u.SetDown(false, s.Primary[(i-1)%n].ID(), false)
 					case 2:
-						_ = u.SetWeight(false, i%n, 1+i%4)
+						_ = u.SetWeight(false, id, 1+i%4)
 					case 3:
 						_, _ = u.Add(srv(fmt.Sprintf("10.0.2.%d:80", i%250)))
 					case 4:
 						if n > 2 {
-							_ = u.Remove(false, i%n)
+							_ = u.Remove(false, id)
 						}
+					case 6:
+						_ = u.SetDrain(false, id, i%2 == 0)
 					case 5:
 						clk.Advance(3 * time.Second)
 						if len(s.Backup) > 0 {

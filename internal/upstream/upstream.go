@@ -5,9 +5,16 @@
 // Concurrency model:
 //
 //   - The peer list of an upstream is an immutable *Snapshot published through
-//     an atomic.Pointer. Runtime changes (SetDown, SetWeight, Add, Remove)
-//     build a new Snapshot under a per-upstream writer mutex and publish it;
-//     Snapshot() is a lock-free read.
+//     an atomic.Pointer. Runtime changes (SetDown, SetDrain, SetWeight, Add,
+//     Remove, RemoveAddr) build a new Snapshot under a per-upstream writer
+//     mutex and publish it; Snapshot() is a lock-free read.
+//   - Peer ids are stable: an id names one peer for the peer's whole life and
+//     is never given to another peer of the same list (primary or backup) in
+//     the same Upstream, so a script holding an id can never reach the wrong
+//     server after others were added or removed. Configured peers get
+//     0..n-1 in config order per list (the lua-upstream-nginx-module's
+//     0-based positions); added peers get one more than the highest id ever
+//     assigned in their list. Lists stay in id order.
 //   - Every configured server has one liveState (conns, fails, requests,
 //     current/effective weight, accessed/checked). A new Snapshot's Peer for
 //     the same server points to the same liveState, so counters survive
@@ -24,9 +31,11 @@
 package upstream
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,11 +78,18 @@ func (m Method) supportsBackup() bool {
 var (
 	// ErrNoLiveUpstreams is returned by Attempt.Next when no peer is usable.
 	ErrNoLiveUpstreams = errors.New("no live upstreams")
-	// ErrBadPeerID is returned by runtime operations for an out-of-range id.
+	// ErrBadPeerID is returned by runtime operations for an id that names no
+	// current peer of the list (never assigned, or removed).
 	ErrBadPeerID = errors.New("bad peer id")
 	// ErrNoBackupPeers is returned by runtime operations addressing the
 	// backup set of an upstream that has no backup peers.
 	ErrNoBackupPeers = errors.New("no backup peers")
+	// ErrServerNotFound is returned by RemoveAddr when no peer has the
+	// address or name.
+	ErrServerNotFound = errors.New("server not found")
+	// ErrAmbiguousServer is returned by RemoveAddr when the address or name
+	// denotes more than one server entry; the caller must remove by id.
+	ErrAmbiguousServer = errors.New("ambiguous server")
 )
 
 // ServerSpec is one peer as configured (a `server` line with a hostname
@@ -87,6 +103,9 @@ type ServerSpec struct {
 	MaxConns    int           // 0 = unlimited
 	Backup      bool
 	Down        bool
+	// Drain: the peer takes no new requests; those already sent to it
+	// finish. Unlike Down it is meant as the first step of a removal.
+	Drain bool
 }
 
 // DefaultSpec returns a spec with nginx's defaults for a `server` line
@@ -130,7 +149,8 @@ type Peer struct {
 	u           *Upstream
 	st          *liveState
 	spec        ServerSpec
-	id          int
+	id          int   // stable id within its list (see the package comment)
+	group       int   // server entry: peers of one `server` line / Add share it
 	failTimeout int64 // seconds
 	nameID      int32 // index of spec.Name in the consistent-hash ring
 }
@@ -145,9 +165,15 @@ func (p *Peer) Addr() string { return p.spec.Addr }
 // Name returns the server name as written in the configuration.
 func (p *Peer) Name() string { return p.spec.Name }
 
-// ID returns the peer's index in Snapshot.Primary or Snapshot.Backup of the
-// snapshot it was taken from (the "id" of the ngx.upstream API).
+// ID returns the peer's stable id within its list (primary or backup): the
+// "id" of the ngx.upstream API and the argument of the runtime operations.
+// It is not an index into Snapshot.Primary/Backup once peers were removed.
 func (p *Peer) ID() int { return p.id }
+
+// Group identifies the server entry the peer belongs to: peers made from one
+// `server` line (a name resolving to several addresses) or one Add share it.
+// Groups are unique within an Upstream and never reused.
+func (p *Peer) Group() int { return p.group }
 
 // IsBackup reports whether the peer belongs to the backup set.
 func (p *Peer) IsBackup() bool { return p.spec.Backup }
@@ -184,6 +210,10 @@ func (p *Peer) Conns() int64 { return p.st.conns.Load() }
 // Requests returns the number of times the peer was picked, without locking.
 func (p *Peer) Requests() uint64 { return p.st.requests.Load() }
 
+// off reports whether the peer is excluded from new picks by an operator
+// (down or draining), regardless of its health.
+func (p *Peer) off() bool { return p.spec.Down || p.spec.Drain }
+
 func unixOrZero(s int64) time.Time {
 	if s == 0 {
 		return time.Time{}
@@ -194,7 +224,7 @@ func unixOrZero(s int64) time.Time {
 // usable is nginx's per-peer availability test (down, max_fails within
 // fail_timeout, max_conns). The tried set is checked by the callers.
 func (p *Peer) usable(now int64) bool {
-	if p.spec.Down {
+	if p.off() {
 		return false
 	}
 	st := p.st
@@ -210,13 +240,13 @@ func (p *Peer) usable(now int64) bool {
 // Snapshot is an immutable view of an upstream's peers. Do not modify the
 // slices.
 type Snapshot struct {
-	Primary []*Peer // in config order; a peer's index here is its id
+	Primary []*Peer // in id order (config order, then additions); see Peer.ID
 	Backup  []*Peer
 	Version uint64 // increments on every change
 
 	totalWeight int   // sum of primary weights, down peers included (nginx total_weight)
 	cum         []int // cum[i] = sum of weights of Primary[:i] (random ranges)
-	tries       int   // non-down primary + non-down backup (ngx_http_upstream_tries)
+	tries       int   // non-down, non-draining primary + backup (ngx_http_upstream_tries)
 	ring        *ring // consistent hash points (Hash + HashConsistent only)
 }
 
@@ -254,9 +284,11 @@ type Upstream struct {
 	log        func(level, msg string)
 	rand       func() uint64
 
-	wmu  sync.Mutex // serializes writers (runtime operations)
-	mu   sync.Mutex // balancer mutex: guards every liveState, orders snapshot publication
-	snap atomic.Pointer[Snapshot]
+	wmu       sync.Mutex // serializes writers (runtime operations)
+	nextID    [2]int     // next id per list [primary, backup]; guarded by wmu
+	nextGroup int        // guarded by wmu
+	mu        sync.Mutex // balancer mutex: guards every liveState, orders snapshot publication
+	snap      atomic.Pointer[Snapshot]
 }
 
 // New creates an upstream. It fails when there are no servers, when only
@@ -285,11 +317,23 @@ func New(opts Options, servers []ServerSpec) (*Upstream, error) {
 		u.rand = rand.Uint64
 	}
 	var primary, backup []*Peer
+	var prev *ServerSpec
+	groupAddrs := map[string]bool{}
 	for _, s := range servers {
 		s, err := u.normalize(s)
 		if err != nil {
 			return nil, err
 		}
+		// Consecutive specs with the same name and role are one `server`
+		// line resolved to several addresses (how callers expand them); a
+		// repeated address means the same line was written twice, since a
+		// resolved name never lists an address twice.
+		if prev == nil || prev.Name != s.Name || prev.Backup != s.Backup || groupAddrs[s.Addr] {
+			u.nextGroup++
+			clear(groupAddrs)
+		}
+		groupAddrs[s.Addr] = true
+		prev = &s
 		p := u.newPeer(s)
 		if s.Backup {
 			backup = append(backup, p)
@@ -355,18 +399,29 @@ func (u *Upstream) normalize(s ServerSpec) (ServerSpec, error) {
 	return s, nil
 }
 
+// newPeer makes a peer of the current group with the next id of its list.
+// Called with wmu held (or before the Upstream is shared).
 func (u *Upstream) newPeer(s ServerSpec) *Peer {
+	l := 0
+	if s.Backup {
+		l = 1
+	}
+	id := u.nextID[l]
+	u.nextID[l]++
 	return &Peer{
 		u:           u,
 		st:          &liveState{effectiveWeight: s.Weight},
 		spec:        s,
+		id:          id,
+		group:       u.nextGroup,
 		failTimeout: int64(s.FailTimeout / time.Second),
 	}
 }
 
 // build assembles a snapshot from peer lists. The Peer structs are copied
-// (ids are per snapshot); their liveState pointers are kept. When reuseRing
-// is true the previous ring is kept (names and weights unchanged).
+// (so a published snapshot never changes); ids and liveState pointers are
+// kept. When reuseRing is true the previous ring is kept (names and weights
+// unchanged).
 func (u *Upstream) build(prev *Snapshot, primary, backup []*Peer, reuseRing bool) *Snapshot {
 	s := &Snapshot{Version: 1}
 	if prev != nil {
@@ -378,12 +433,12 @@ func (u *Upstream) build(prev *Snapshot, primary, backup []*Peer, reuseRing bool
 	for i, p := range s.Primary {
 		s.cum[i] = s.totalWeight
 		s.totalWeight += p.spec.Weight
-		if !p.spec.Down {
+		if !p.off() {
 			s.tries++
 		}
 	}
 	for _, p := range s.Backup {
-		if !p.spec.Down {
+		if !p.off() {
 			s.tries++
 		}
 	}
@@ -407,25 +462,28 @@ func copyPeers(in []*Peer) []*Peer {
 	out := make([]*Peer, len(in))
 	for i, p := range in {
 		slab[i] = *p
-		slab[i].id = i
 		out[i] = &slab[i]
 	}
 	return out
 }
 
-// locate returns the list and validates id for a runtime operation.
-func locate(s *Snapshot, backup bool, id int) ([]*Peer, error) {
+// Find returns the peer with the given stable id in the backup or primary
+// list of the snapshot and its index in that list.
+func (s *Snapshot) Find(backup bool, id int) (*Peer, int, error) {
 	list := s.Primary
 	if backup {
 		if len(s.Backup) == 0 {
-			return nil, ErrNoBackupPeers
+			return nil, 0, ErrNoBackupPeers
 		}
 		list = s.Backup
 	}
-	if id < 0 || id >= len(list) {
-		return nil, ErrBadPeerID
+	// Lists are kept in id order (configured ids, then ever-increasing
+	// added ones; removal keeps the order), so a binary search finds it.
+	i, ok := slices.BinarySearchFunc(list, id, func(p *Peer, id int) int { return cmp.Compare(p.id, id) })
+	if !ok {
+		return nil, 0, ErrBadPeerID
 	}
-	return list, nil
+	return list[i], i, nil
 }
 
 // publish stores a new snapshot while holding the balancer mutex, after
@@ -439,32 +497,58 @@ func (u *Upstream) publish(s *Snapshot, mutate func()) {
 	u.mu.Unlock()
 }
 
+// modify replaces one peer (found by stable id) with a changed copy and
+// publishes the result; mutate runs under the balancer lock with the copy.
+// Called with wmu held.
+func (u *Upstream) modify(backup bool, id int, change func(*Peer) (reuseRing bool), mutate func(*Peer)) error {
+	old := u.snap.Load()
+	p, i, err := old.Find(backup, id)
+	if err != nil {
+		return err
+	}
+	np := *p
+	reuse := change(&np)
+	primary, bk := old.Primary, old.Backup
+	if backup {
+		bk = replaceAt(bk, i, &np)
+	} else {
+		primary = replaceAt(primary, i, &np)
+	}
+	s := u.build(old, primary, bk, reuse || backup)
+	var m func()
+	if mutate != nil {
+		m = func() { mutate(&np) }
+	}
+	u.publish(s, m)
+	return nil
+}
+
 // SetDown marks a peer down or up (lua-upstream-nginx-module set_peer_down).
 // Turning a peer up also clears its fails. The change is visible to the very
 // next pick.
 func (u *Upstream) SetDown(backup bool, id int, down bool) error {
 	u.wmu.Lock()
 	defer u.wmu.Unlock()
-	old := u.snap.Load()
-	list, err := locate(old, backup, id)
-	if err != nil {
-		return err
-	}
-	primary, bk := old.Primary, old.Backup
-	np := *list[id]
-	np.spec.Down = down
-	if backup {
-		bk = replaceAt(bk, id, &np)
-	} else {
-		primary = replaceAt(primary, id, &np)
-	}
-	s := u.build(old, primary, bk, true)
-	u.publish(s, func() {
+	return u.modify(backup, id, func(p *Peer) bool {
+		p.spec.Down = down
+		return true
+	}, func(p *Peer) {
 		if !down {
-			np.st.fails = 0
+			p.st.fails = 0
 		}
 	})
-	return nil
+}
+
+// SetDrain starts or stops draining a peer: while draining it is never
+// picked for a new request (not even as a retry); requests already sent to
+// it finish normally. Its counters are kept.
+func (u *Upstream) SetDrain(backup bool, id int, drain bool) error {
+	u.wmu.Lock()
+	defer u.wmu.Unlock()
+	return u.modify(backup, id, func(p *Peer) bool {
+		p.spec.Drain = drain
+		return true
+	}, nil)
 }
 
 // SetWeight changes a peer's weight (>= 1). The peer's effective weight is
@@ -475,66 +559,127 @@ func (u *Upstream) SetWeight(backup bool, id int, weight int) error {
 	}
 	u.wmu.Lock()
 	defer u.wmu.Unlock()
-	old := u.snap.Load()
-	list, err := locate(old, backup, id)
-	if err != nil {
-		return err
-	}
-	primary, bk := old.Primary, old.Backup
-	np := *list[id]
-	same := np.spec.Weight == weight
-	np.spec.Weight = weight
-	if backup {
-		bk = replaceAt(bk, id, &np)
-	} else {
-		primary = replaceAt(primary, id, &np)
-	}
-	s := u.build(old, primary, bk, same || backup)
-	u.publish(s, func() { np.st.effectiveWeight = weight })
-	return nil
+	return u.modify(backup, id, func(p *Peer) bool {
+		same := p.spec.Weight == weight
+		p.spec.Weight = weight
+		return same
+	}, func(p *Peer) { p.st.effectiveWeight = weight })
 }
 
 // Add appends a server to the primary or backup set (by spec.Backup) and
-// returns its id. The new peer starts with fresh live state.
+// returns its stable id. The new peer starts with fresh live state.
 func (u *Upstream) Add(spec ServerSpec) (int, error) {
 	spec, err := u.normalize(spec)
 	if err != nil {
 		return 0, err
 	}
-	p := u.newPeer(spec)
 	u.wmu.Lock()
 	defer u.wmu.Unlock()
+	u.nextGroup++
+	p := u.newPeer(spec)
 	old := u.snap.Load()
 	primary, bk := old.Primary, old.Backup
-	var id int
 	if spec.Backup {
-		id = len(bk)
 		bk = appendPeer(bk, p)
 	} else {
-		id = len(primary)
 		primary = appendPeer(primary, p)
 	}
 	u.publish(u.build(old, primary, bk, spec.Backup), nil)
-	return id, nil
+	return p.id, nil
 }
 
-// Remove deletes a peer. Ids of the following peers in the same set shift
-// down by one. Attempts holding the removed peer finish normally.
+// Remove deletes the peer with the given stable id. Other peers keep their
+// ids, and the id is never given to another peer. Attempts holding the
+// removed peer finish normally.
 func (u *Upstream) Remove(backup bool, id int) error {
 	u.wmu.Lock()
 	defer u.wmu.Unlock()
 	old := u.snap.Load()
-	if _, err := locate(old, backup, id); err != nil {
+	_, i, err := old.Find(backup, id)
+	if err != nil {
 		return err
 	}
 	primary, bk := old.Primary, old.Backup
 	if backup {
-		bk = removeAt(bk, id)
+		bk = removeAt(bk, i, i+1)
 	} else {
-		primary = removeAt(primary, id)
+		primary = removeAt(primary, i, i+1)
 	}
 	u.publish(u.build(old, primary, bk, backup), nil)
 	return nil
+}
+
+// RemoveAddr deletes the server addressed by addr, matched first against
+// the peers' addresses ("ip:port": exactly that peer goes) and, when no
+// address matches, against their names as configured (the whole server
+// entry goes: every address a name resolved to). It returns the list the
+// peers were in and their ids. It fails with ErrServerNotFound when nothing
+// matches and with ErrAmbiguousServer when addr denotes more than one peer
+// or entry (the same address twice, or in both lists); nothing is removed
+// then.
+func (u *Upstream) RemoveAddr(addr string) (backup bool, ids []int, err error) {
+	u.wmu.Lock()
+	defer u.wmu.Unlock()
+	old := u.snap.Load()
+	// match is a removable unit: one peer (by address) or one entry (by name).
+	type match struct {
+		backup bool
+		key    int // peer id or group
+	}
+	find := func(byName bool) (matches []match) {
+		for _, list := range [2][]*Peer{old.Primary, old.Backup} {
+			for _, p := range list {
+				m := match{p.spec.Backup, p.id}
+				if byName {
+					if p.spec.Name != addr {
+						continue
+					}
+					m.key = p.group
+				} else if p.spec.Addr != addr {
+					continue
+				}
+				if !slices.Contains(matches, m) {
+					matches = append(matches, m)
+				}
+			}
+		}
+		return matches
+	}
+	byName := false
+	matches := find(false)
+	if len(matches) == 0 {
+		byName = true
+		matches = find(true)
+	}
+	switch len(matches) {
+	case 0:
+		return false, nil, fmt.Errorf("%w: %s", ErrServerNotFound, addr)
+	case 1:
+	default:
+		return false, nil, fmt.Errorf("%w: %s matches %d servers, remove by id", ErrAmbiguousServer, addr, len(matches))
+	}
+	m := matches[0]
+	list := old.Peers(m.backup)
+	in := func(p *Peer) bool { return p.id == m.key }
+	if byName {
+		in = func(p *Peer) bool { return p.group == m.key }
+	}
+	// A group's peers are contiguous: they were created together and
+	// removal keeps the order.
+	lo := slices.IndexFunc(list, in)
+	hi := lo
+	for hi < len(list) && in(list[hi]) {
+		ids = append(ids, list[hi].id)
+		hi++
+	}
+	primary, bk := old.Primary, old.Backup
+	if m.backup {
+		bk = removeAt(bk, lo, hi)
+	} else {
+		primary = removeAt(primary, lo, hi)
+	}
+	u.publish(u.build(old, primary, bk, m.backup), nil)
+	return m.backup, ids, nil
 }
 
 func replaceAt(list []*Peer, i int, p *Peer) []*Peer {
@@ -550,8 +695,9 @@ func appendPeer(list []*Peer, p *Peer) []*Peer {
 	return append(out, p)
 }
 
-func removeAt(list []*Peer, i int) []*Peer {
-	out := make([]*Peer, 0, len(list)-1)
-	out = append(out, list[:i]...)
-	return append(out, list[i+1:]...)
+// removeAt returns a copy of list without list[lo:hi].
+func removeAt(list []*Peer, lo, hi int) []*Peer {
+	out := make([]*Peer, 0, len(list)-(hi-lo))
+	out = append(out, list[:lo]...)
+	return append(out, list[hi:]...)
 }
