@@ -3,7 +3,10 @@ package httpd
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+
+	"upstreamd/internal/config"
 )
 
 // LogFiles keeps access log files open, one handle per path shared by every
@@ -26,6 +29,107 @@ type LogFile struct {
 type accessLogRT struct {
 	w      *LogFile
 	format *template
+	escape string    // log_format escape=: "default", "json" or "none"
+	cond   *template // if=; nil when not given
+}
+
+func newAccessLog(w *LogFile, al config.AccessLog) accessLogRT {
+	rt := accessLogRT{w: w, format: compileTemplate(al.Format), escape: al.Escape}
+	if al.If != "" {
+		rt.cond = compileTemplate(al.If)
+	}
+	return rt
+}
+
+// line formats the access log line for r as ngx_http_log_module does: a
+// variable that is empty (nginx: not found) logs as "-", and values are
+// escaped per the format's escape= setting.
+func (al *accessLogRT) line(r *request) (string, bool) {
+	if al.cond != nil {
+		if v := al.cond.eval(r); v == "" || v == "0" {
+			return "", false
+		}
+	}
+	var b strings.Builder
+	for _, p := range al.format.parts {
+		if p.varName == "" {
+			b.WriteString(p.literal)
+			continue
+		}
+		v, _ := r.variable(p.varName)
+		if v == "" && al.escape != "json" && !foundWhenEmpty(r, p.varName) {
+			b.WriteByte('-')
+			continue
+		}
+		switch al.escape {
+		case "none":
+			b.WriteString(v)
+		case "json":
+			escapeJSON(&b, v)
+		default:
+			escapeLog(&b, v)
+		}
+	}
+	return b.String(), true
+}
+
+// foundWhenEmpty reports variables nginx logs as an empty string rather
+// than "-" when they have no value.
+func foundWhenEmpty(r *request, name string) bool {
+	if _, set := r.setVars[name]; set {
+		return true
+	}
+	switch name {
+	case "is_args", "server_name":
+		return true
+	}
+	return false
+}
+
+// escapeLog is escape=default: '"', '\', control characters and bytes
+// above 126 as \xHH.
+func escapeLog(b *strings.Builder, v string) {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == '"' || c == '\\' || c < 0x20 || c > 0x7e {
+			b.WriteString("\\x")
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xf])
+			continue
+		}
+		b.WriteByte(c)
+	}
+}
+
+// escapeJSON is escape=json, as ngx_escape_json.
+func escapeJSON(b *strings.Builder, v string) {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '"', '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\n':
+			b.WriteString("\\n")
+		case '\r':
+			b.WriteString("\\r")
+		case '\t':
+			b.WriteString("\\t")
+		case '\b':
+			b.WriteString("\\b")
+		case '\f':
+			b.WriteString("\\f")
+		default:
+			if c < 0x20 {
+				b.WriteString("\\u00")
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&0xf])
+				continue
+			}
+			b.WriteByte(c)
+		}
+	}
 }
 
 // Open returns the shared handle for path, creating the file (and its

@@ -9,13 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"upstreamd/internal/access"
 	"upstreamd/internal/config"
 	"upstreamd/internal/errlog"
 	"upstreamd/internal/ngxlua"
@@ -42,6 +45,9 @@ type Deps struct {
 	Log       *errlog.Logger
 	Lua       *ngxlua.Engine // nil when the config has no Lua
 	Logs      *LogFiles
+	// API builds the REST API handler of an `api` location (prefix is the
+	// location's pattern); nil when the server has none.
+	API func(api *config.API, prefix string) http.Handler
 }
 
 // Handler serves one configuration generation.
@@ -49,13 +55,19 @@ type Handler struct {
 	cfg    *config.Config
 	deps   Deps
 	byAddr map[string]*nameTable
-	rt     map[*config.Location]*locRuntime
+	// covering maps a wildcard listen address to true when servers also
+	// listen on specific addresses of its port: nginx then binds only the
+	// wildcard and picks the servers by the connection's local address.
+	covering map[string]bool
+	rt       map[*config.Location]*locRuntime
+	// userFiles shares one auth_basic_user_file watcher per path.
+	userFiles map[string]*access.UserFileSource
 }
 
 // New prepares cfg for serving: it compiles templates and Lua chunks and
 // links locations to their upstreams. Errors here are configuration errors.
 func New(cfg *config.Config, deps Deps) (*Handler, error) {
-	h := &Handler{cfg: cfg, deps: deps, byAddr: map[string]*nameTable{}, rt: map[*config.Location]*locRuntime{}}
+	h := &Handler{cfg: cfg, deps: deps, byAddr: map[string]*nameTable{}, rt: map[*config.Location]*locRuntime{}, userFiles: map[string]*access.UserFileSource{}}
 	if deps.Log == nil {
 		h.deps.Log = errlog.Discard()
 	}
@@ -82,7 +94,27 @@ func New(cfg *config.Config, deps Deps) (*Handler, error) {
 	for _, nt := range h.byAddr {
 		nt.finish()
 	}
+	h.covering = map[string]bool{}
+	for a := range h.byAddr {
+		if w := wildcardOf(a); w != "" && h.byAddr[w] != nil {
+			h.covering[w] = true
+		}
+	}
 	return h, nil
+}
+
+// wildcardOf is the wildcard address of addr's family and port, or "" when
+// addr is a wildcard (or not an IP address).
+func wildcardOf(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	if err != nil || ip == nil || ip.IsUnspecified() {
+		return ""
+	}
+	if ip.To4() != nil {
+		return net.JoinHostPort("0.0.0.0", port)
+	}
+	return net.JoinHostPort("::", port)
 }
 
 func (h *Handler) prepareLocations(locs []*config.Location) error {
@@ -97,13 +129,31 @@ func (h *Handler) prepareLocations(locs []*config.Location) error {
 	return nil
 }
 
-// Addrs lists the listen addresses this generation serves.
+// Addrs lists the addresses to bind: every listen address, except specific
+// ones whose port is also listened on by the wildcard address (that socket
+// receives their connections, as in nginx).
 func (h *Handler) Addrs() []string {
 	addrs := make([]string, 0, len(h.byAddr))
 	for a := range h.byAddr {
+		if w := wildcardOf(a); w != "" && h.covering[w] {
+			continue
+		}
 		addrs = append(addrs, a)
 	}
 	return addrs
+}
+
+// tableFor is the name table for a connection accepted on the listener for
+// addr.
+func (h *Handler) tableFor(addr string, req *http.Request) *nameTable {
+	if h.covering[addr] {
+		if local, ok := req.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if nt := h.byAddr[local.String()]; nt != nil {
+				return nt
+			}
+		}
+	}
+	return h.byAddr[addr]
 }
 
 // Config is the configuration this generation serves.
@@ -111,25 +161,38 @@ func (h *Handler) Config() *config.Config { return h.cfg }
 
 // ForAddr returns the http.Handler for connections accepted on addr.
 func (h *Handler) ForAddr(addr string) http.Handler {
-	nt := h.byAddr[addr]
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		h.serve(w, req, nt)
+		h.serve(w, req, h.tableFor(addr, req))
 	})
 }
 
-type connIDKey struct{}
+type connKey struct{}
+
+// connState is what nginx keeps per client connection and the request
+// needs: the "*N" number and the count of requests served on it.
+type connState struct {
+	id       uint64
+	requests atomic.Int64
+}
 
 var connCounter atomic.Uint64
 
 // ConnContext numbers connections like nginx's "*N" so log lines of one
 // connection can be correlated; install it as http.Server.ConnContext.
 func ConnContext(ctx context.Context, _ any) context.Context {
-	return context.WithValue(ctx, connIDKey{}, connCounter.Add(1))
+	return context.WithValue(ctx, connKey{}, &connState{id: connCounter.Add(1)})
+}
+
+func connOf(req *http.Request) *connState {
+	cs, _ := req.Context().Value(connKey{}).(*connState)
+	return cs
 }
 
 func connID(req *http.Request) uint64 {
-	id, _ := req.Context().Value(connIDKey{}).(uint64)
-	return id
+	if cs := connOf(req); cs != nil {
+		return cs.id
+	}
+	return 0
 }
 
 // request is the state of one client request across its phases.
@@ -147,6 +210,12 @@ type request struct {
 	// uriChanged records a rewrite (ngx.req.set_uri, exec): proxy_pass then
 	// sends the new $uri instead of the client's original request line.
 	uriChanged bool
+	// matchedURI is $uri when the current location was selected. A $uri
+	// changed after that without a new location search (ngx.req.set_uri
+	// without jump, nginx's "rewrite ... break") clears nginx's
+	// valid_location: proxy_pass then sends the whole new $uri and ignores
+	// its own URI part.
+	matchedURI string
 	setVars    map[string]string
 
 	body     []byte
@@ -165,6 +234,9 @@ type request struct {
 	namedJump       bool
 	inFilter        bool
 	reqID           string
+	// connRequests is $connection_requests: this request's number on its
+	// connection, for keepalive_requests.
+	connRequests int64
 }
 
 func (h *Handler) serve(w http.ResponseWriter, req *http.Request, nt *nameTable) {
@@ -176,6 +248,19 @@ func (h *Handler) serve(w http.ResponseWriter, req *http.Request, nt *nameTable)
 		return
 	}
 	r.vs = nt.lookup(req.Host)
+	if cs := connOf(req); cs != nil {
+		r.connRequests = cs.requests.Add(1)
+	}
+	if req.Method == http.MethodTrace {
+		// nginx refuses TRACE while reading the request header, before
+		// any rewrite or location; only server-level error_page applies.
+		r.setLocation(r.vs.cfg.Root)
+		defer r.logPhase()
+		r.logf(errlog.Info, "client sent TRACE method")
+		r.finishStatus(http.StatusMethodNotAllowed)
+		r.w.finish()
+		return
+	}
 	if ret := r.vs.cfg.Root.Return; ret != nil {
 		// A server-level return runs in the server rewrite phase, before
 		// any location is chosen.
@@ -202,6 +287,7 @@ func (h *Handler) serve(w http.ResponseWriter, req *http.Request, nt *nameTable)
 func (r *request) setLocation(loc *config.Location) {
 	r.loc = loc
 	r.rt = r.h.rt[loc]
+	r.matchedURI = r.uri
 }
 
 // process runs the phases for r's current location, following internal
@@ -259,12 +345,19 @@ func (h *Handler) runLocation(r *request) flow {
 			return f
 		}
 	}
+	if rt.guard != nil {
+		if f := r.checkAccess(); f.kind != flowNext {
+			return f
+		}
+	}
 	if rt.access != nil {
 		if f := r.runLua(rt.access, ngxlua.PhaseAccess); f.kind != flowNext {
 			return f
 		}
 	}
 	switch {
+	case loc.API != nil:
+		return r.serveAPI()
 	case rt.content != nil:
 		if f := r.runLua(rt.content, ngxlua.PhaseContent); f.kind != flowNext {
 			return f
@@ -282,36 +375,52 @@ func (r *request) doReturn(ret *config.Return) flow {
 	text := r.rt.returnText.eval(r)
 	switch ret.Code {
 	case 444:
-		// nginx closes the connection without a response.
+		// nginx closes the connection without a response, and logs 444.
+		r.w.status = 444
 		panic(http.ErrAbortHandler)
 	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
 		r.w.Header().Set("Location", r.absoluteURL(text))
 		return flow{kind: flowStatus, status: ret.Code}
 	}
-	if ret.Text == "" {
+	if ret.Text == "" && ret.Code >= http.StatusBadRequest {
 		return flow{kind: flowStatus, status: ret.Code}
 	}
+	// Below 400, or with a text, nginx sends the text (possibly empty) as
+	// the body, not its special page, and error_page does not apply.
 	r.w.Header().Set("Content-Type", r.loc.DefaultType)
+	r.w.Header().Set("Content-Length", strconv.Itoa(len(text)))
 	r.w.WriteHeader(ret.Code)
 	io.WriteString(r.w, text)
 	return flow{kind: flowDone}
 }
 
 // absoluteURL makes a redirect target absolute as nginx does with
-// absolute_redirect on.
+// absolute_redirect on, server_name_in_redirect off and port_in_redirect
+// on: the Host header's name (else the local address) and the port the
+// connection came in on, unless it is 80.
 func (r *request) absoluteURL(target string) string {
 	if !strings.HasPrefix(target, "/") {
 		return target
 	}
-	host := r.req.Host
+	host := normalizeHost(r.req.Host)
 	if host == "" {
-		host, _ = r.variable("server_addr")
+		host = mustVar(r, "server_addr")
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port := mustVar(r, "server_port"); port != "" && port != "80" {
+		host += ":" + port
 	}
 	return "http://" + host + target
 }
 
 func (r *request) serveStatic() flow {
-	if r.method != http.MethodGet && r.method != http.MethodHead {
+	// nginx's static and index modules take GET, HEAD and POST (POST only
+	// to be refused once the file is found); any other method is 405.
+	switch r.method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+	default:
 		return flow{kind: flowStatus, status: http.StatusMethodNotAllowed}
 	}
 	name := path.Join(r.loc.Root, r.uri)
@@ -324,7 +433,12 @@ func (r *request) serveStatic() flow {
 			}
 		}
 		if _, err := statFile(name); err != nil {
-			r.logf(errlog.Error, "\"%s\" is not found (2: No such file or directory)", name+"/")
+			// nginx names the first index file it looked for.
+			missing := name + "/"
+			if len(r.loc.Index) > 0 {
+				missing = path.Join(name, r.loc.Index[0])
+			}
+			r.logf(errlog.Error, "\"%s\" is not found (2: No such file or directory)", missing)
 			return flow{kind: flowStatus, status: http.StatusNotFound}
 		}
 		r.logf(errlog.Error, "directory index of \"%s\" is forbidden", name+"/")
@@ -344,21 +458,28 @@ func (r *request) serveStatic() flow {
 		r.w.Header().Set("Location", r.absoluteURL(loc))
 		return flow{kind: flowStatus, status: http.StatusMovedPermanently}
 	}
+	if r.method == http.MethodPost {
+		return flow{kind: flowStatus, status: http.StatusMethodNotAllowed}
+	}
 	if r.w.Header().Get("Content-Type") == "" {
-		r.w.Header().Set("Content-Type", r.h.contentType(name, r.loc.DefaultType))
+		r.w.Header().Set("Content-Type", r.contentType(name))
 	}
 	http.ServeContent(r.w, r.req, "", st.ModTime(), f)
 	return flow{kind: flowDone}
 }
 
-func (h *Handler) contentType(name, dflt string) string {
-	if h.cfg.HTTP != nil {
-		ext := strings.ToLower(strings.TrimPrefix(path.Ext(name), "."))
-		if t, ok := h.cfg.HTTP.Types[ext]; ok {
-			return t
-		}
+// contentType maps the file extension through the location's effective
+// types{} (a types block at an inner level replaces the outer one).
+func (r *request) contentType(name string) string {
+	types := r.loc.Types
+	if types == nil && r.h.cfg.HTTP != nil {
+		types = r.h.cfg.HTTP.Types
 	}
-	return dflt
+	ext := strings.ToLower(strings.TrimPrefix(path.Ext(name), "."))
+	if t, ok := types[ext]; ok {
+		return t
+	}
+	return r.loc.DefaultType
 }
 
 // errorPage follows error_page for status, reporting whether it redirected
@@ -382,7 +503,9 @@ func (h *Handler) errorPage(r *request, status int) bool {
 			if ep.Response == -1 {
 				r.errorPageStatus = 0
 			}
-			r.method = http.MethodGet
+			if r.method != http.MethodHead {
+				r.method = http.MethodGet
+			}
 			if strings.HasPrefix(ep.URI, "@") {
 				if named := r.vs.named[ep.URI]; named != nil {
 					r.setLocation(named)
@@ -418,6 +541,13 @@ func containsInt(xs []int, x int) bool {
 // finishStatus answers with status, following error_page.
 func (r *request) finishStatus(status int) {
 	if r.loc != nil && r.h.errorPage(r, status) {
+		// process runs the current location first: do the location search
+		// the internal redirect asks for here.
+		if r.namedJump {
+			r.namedJump = false
+		} else {
+			r.setLocation(r.vs.match(r.uri))
+		}
 		r.h.process(r)
 		return
 	}
@@ -445,11 +575,29 @@ func (r *request) writeSpecial(status int) {
 	}
 }
 
+// nginxStatusText holds the titles of nginx's built-in pages where they
+// differ from the RFC reason phrases clients and tests compare against.
+var nginxStatusText = map[int]string{
+	401: "Authorization Required",
+	405: "Not Allowed",
+	408: "Request Time-out",
+	413: "Request Entity Too Large",
+	414: "Request-URI Too Large",
+	416: "Requested Range Not Satisfiable",
+	494: "Request Header Or Cookie Too Large",
+	503: "Service Temporarily Unavailable",
+	504: "Gateway Time-out",
+}
+
 func specialBody(status int) string {
 	if status < 300 || status == http.StatusNotModified {
 		return ""
 	}
-	line := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	text, ok := nginxStatusText[status]
+	if !ok {
+		text = http.StatusText(status)
+	}
+	line := strconv.Itoa(status) + " " + text
 	return "<html>\r\n<head><title>" + line + "</title></head>\r\n<body>\r\n<center><h1>" + line +
 		"</h1></center>\r\n<hr><center>upstreamd</center>\r\n</body>\r\n</html>\r\n"
 }
@@ -544,7 +692,29 @@ func escapePath(p string) string {
 	return (&url.URL{Path: p}).EscapedPath()
 }
 
+// keepaliveHeaders applies keepalive_timeout and keepalive_requests of the
+// location answering: nginx closes the connection after the response when
+// keepalive_timeout is 0 or the connection served keepalive_requests
+// requests, and sends "Keep-Alive: timeout=N" for keepalive_timeout's
+// second argument. (The idle time itself is the listener's.)
+func (r *request) keepaliveHeaders(h http.Header) {
+	loc := r.loc
+	if loc == nil && r.vs != nil {
+		loc = r.vs.cfg.Root
+	}
+	if loc == nil {
+		return
+	}
+	if loc.KeepaliveTimeout == 0 || (loc.KeepaliveRequests > 0 && r.connRequests >= int64(loc.KeepaliveRequests)) {
+		h.Set("Connection", "close")
+		return
+	}
+	if t := loc.KeepaliveHeaderTimeout; t > 0 && !r.req.Close {
+		h.Set("Keep-Alive", "timeout="+strconv.FormatInt(int64(t/time.Second), 10))
+	}
+}
+
 // ServeAddr serves a request accepted on listen address addr.
 func (h *Handler) ServeAddr(addr string, w http.ResponseWriter, req *http.Request) {
-	h.serve(w, req, h.byAddr[addr])
+	h.serve(w, req, h.tableFor(addr, req))
 }

@@ -39,6 +39,11 @@ func (rw *responseWriter) WriteHeader(code int) {
 	if rw.wroteHeader {
 		return
 	}
+	if rw.r.errorPageStatus > 0 {
+		// After error_page, whatever the target produces goes out with the
+		// error's status (or error_page's =CODE), as nginx's err_status.
+		code = rw.r.errorPageStatus
+	}
 	rw.status = code
 	if !rw.filtering {
 		rw.filtering = true
@@ -50,6 +55,7 @@ func (rw *responseWriter) WriteHeader(code int) {
 	if h.Get("Server") == "" {
 		h.Set("Server", ServerHeader)
 	}
+	rw.r.keepaliveHeaders(h)
 	rw.headerBytes = estimateHeaderBytes(rw.status, h)
 	rw.w.WriteHeader(rw.status)
 }
@@ -67,7 +73,10 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 		}
 	}
 	n, err := rw.w.Write(out)
-	rw.bodyBytes += int64(n)
+	if rw.r.req.Method != http.MethodHead {
+		// net/http swallows a HEAD body; nginx's $body_bytes_sent is 0.
+		rw.bodyBytes += int64(n)
+	}
 	if err != nil {
 		return 0, err
 	}

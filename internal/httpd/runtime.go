@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"upstreamd/internal/access"
 	"upstreamd/internal/config"
 	"upstreamd/internal/errlog"
 	"upstreamd/internal/ngxlua"
@@ -29,6 +30,9 @@ type locRuntime struct {
 	accessLogs     []accessLogRT
 
 	rewrite, access, content, headerFilter, bodyFilter, log *ngxlua.Handler
+
+	guard *access.Guard // nil: nothing to check
+	api   http.Handler
 }
 
 type compiledHeader struct {
@@ -44,7 +48,10 @@ func (h *Handler) prepareLocation(loc *config.Location) error {
 	if _, done := h.rt[loc]; done {
 		return nil
 	}
-	rt := &locRuntime{proxyHeaderSet: map[string]bool{}}
+	rt := &locRuntime{proxyHeaderSet: map[string]bool{}, guard: h.newGuard(loc.Guard)}
+	if loc.API != nil && h.deps.API != nil {
+		rt.api = h.deps.API(loc.API, loc.Pattern)
+	}
 	if loc.Return != nil {
 		rt.returnText = compileTemplate(loc.Return.Text)
 	}
@@ -61,7 +68,7 @@ func (h *Handler) prepareLocation(loc *config.Location) error {
 		if err != nil {
 			return err
 		}
-		rt.accessLogs = append(rt.accessLogs, accessLogRT{w: w, format: compileTemplate(al.Format)})
+		rt.accessLogs = append(rt.accessLogs, newAccessLog(w, al))
 	}
 	if p := loc.Proxy; p != nil {
 		rt.upstream = h.deps.Upstreams.Get(p.Upstream)
@@ -229,14 +236,15 @@ func mustVar(r *request, name string) string {
 // proxyURI is the request line URI sent upstream, per proxy_pass's rules:
 // without a URI part the client's URI goes as received (or the changed $uri
 // after a rewrite); with one, the part matching a prefix location is
-// replaced by it.
+// replaced by it, unless $uri changed without a new location search: then
+// the whole new $uri goes and the URI part is ignored, as in nginx.
 func (r *request) proxyURI() string {
 	p := r.loc.Proxy
 	var uri string
 	switch {
 	case !p.HasURI && !r.uriChanged:
 		return r.req.RequestURI
-	case !p.HasURI:
+	case !p.HasURI, r.uri != r.matchedURI:
 		uri = escapePath(r.uri)
 	default:
 		tail := r.uri
@@ -259,8 +267,11 @@ func (r *request) logPhase() {
 	if r.rt.log != nil {
 		r.runLogLua()
 	}
-	for _, al := range r.rt.accessLogs {
-		al.w.WriteLine(al.format.eval(r))
+	for i := range r.rt.accessLogs {
+		al := &r.rt.accessLogs[i]
+		if line, ok := al.line(r); ok {
+			al.w.WriteLine(line)
+		}
 	}
 }
 

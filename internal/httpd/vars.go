@@ -179,6 +179,8 @@ func (r *request) variable(name string) (string, bool) {
 		return NginxVersion, true
 	case "connection":
 		return strconv.FormatUint(connID(r.req), 10), true
+	case "connection_requests":
+		return strconv.FormatInt(r.connRequests, 10), true
 	case "document_root":
 		return r.loc.Root, true
 	case "proxy_host":
