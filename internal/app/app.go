@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"upstreamd/internal/config"
@@ -269,13 +270,20 @@ func (s *Server) applyProcess(g *Generation) {
 // connection is refused while reloading.
 func (s *Server) syncListeners(g *Generation) error {
 	want := map[string]bool{}
-	var opened []*listener
 	for _, addr := range g.Handler.Addrs() {
 		want[addr] = true
+	}
+	var opened []*listener
+	for addr := range want {
 		if _, ok := s.listeners[addr]; ok {
 			continue
 		}
 		l, err := s.listen(addr, g)
+		if err != nil && s.releasePort(addr, want) {
+			// A listener this generation drops held the port (say the
+			// config moved from 127.0.0.1:P to *:P): free it and retry.
+			l, err = s.listen(addr, g)
+		}
 		if err != nil {
 			for _, o := range opened {
 				o.ln.Close()
@@ -303,10 +311,26 @@ func (s *Server) syncListeners(g *Generation) error {
 	return nil
 }
 
+// releasePort closes the listeners on addr's port that the new generation
+// does not want, reporting whether there were any.
+func (s *Server) releasePort(addr string, want map[string]bool) bool {
+	_, port, _ := net.SplitHostPort(addr)
+	released := false
+	for a, l := range s.listeners {
+		if _, p, _ := net.SplitHostPort(a); p == port && !want[a] && a != addr {
+			delete(s.listeners, a)
+			l.ln.Close()
+			go l.srv.Shutdown(context.Background())
+			released = true
+		}
+	}
+	return released
+}
+
 func (s *Server) listen(addr string, g *Generation) (*listener, error) {
 	ln, err := net.Listen(listenNetwork(addr), addr)
 	if err != nil {
-		return nil, fmt.Errorf("bind() to %s failed (%v)", addr, unwrapSyscall(err))
+		return nil, fmt.Errorf("bind() to %s failed (%s)", addr, unwrapSyscall(err))
 	}
 	l := &listener{addr: addr, ln: ln, done: make(chan struct{})}
 	l.srv = &http.Server{
@@ -344,17 +368,38 @@ func idleTimeout(g *Generation) time.Duration {
 	return 75 * time.Second
 }
 
-func unwrapSyscall(err error) error {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		return op.Err
+// unwrapSyscall words a listen error as nginx does, "98: Address already
+// in use": the errno's number, then its text with C's capital letter (Go's
+// texts are strerror()'s in lower case).
+func unwrapSyscall(err error) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Err != nil {
+			return op.Err.Error()
+		}
+		return err.Error()
 	}
-	return err
+	s := errno.Error()
+	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+		s = string(s[0]-'a'+'A') + s[1:]
+	}
+	return strconv.Itoa(int(errno)) + ": " + s
 }
 
 func (s *Server) serve(addr string, w http.ResponseWriter, r *http.Request) {
-	g := s.gen.Load()
-	g.active.Add(1)
+	// Count the request on the generation that is current after counting,
+	// so retire never sees zero while a request holds a generation that
+	// was swapped out between the load and the increment.
+	var g *Generation
+	for {
+		g = s.gen.Load()
+		g.active.Add(1)
+		if s.gen.Load() == g {
+			break
+		}
+		g.active.Add(-1)
+	}
 	defer g.active.Add(-1)
 	g.Handler.ServeAddr(addr, w, r)
 }
@@ -412,13 +457,17 @@ func carryList(oldPeers []*upstream.Peer, n *upstream.Upstream, backup bool) {
 	if backup {
 		peers = snap.Backup
 	}
-	for id, p := range peers {
+	for _, p := range peers {
 		o, ok := prev[p.Spec().Name+"|"+p.Addr()]
 		if !ok {
 			continue
 		}
+		id := p.ID()
 		if o.Down != p.Spec().Down {
 			_ = n.SetDown(backup, id, o.Down)
+		}
+		if o.Drain != p.Spec().Drain {
+			_ = n.SetDrain(backup, id, o.Drain)
 		}
 		if o.Weight != p.Spec().Weight {
 			_ = n.SetWeight(backup, id, o.Weight)
@@ -446,7 +495,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.listeners = map[string]*listener{}
 	s.mu.Unlock()
-	var firstErr error
+	var (
+		errMu    sync.Mutex
+		firstErr error
+	)
 	var wg sync.WaitGroup
 	for _, l := range ls {
 		wg.Add(1)
@@ -456,9 +508,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			if err != nil {
 				l.srv.Close()
 			}
+			errMu.Lock()
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
+			errMu.Unlock()
 		}(l)
 	}
 	wg.Wait()
@@ -476,12 +530,4 @@ func (s *Server) Addrs() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// WritePID writes the pid file.
-func WritePID(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 }

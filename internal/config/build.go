@@ -226,6 +226,7 @@ func init() {
 
 	registerHTTP()
 	registerUpstream()
+	registerAccess()
 	registerLua()
 }
 

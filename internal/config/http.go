@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"upstreamd/internal/access"
 	"upstreamd/internal/nginxconf"
 )
 
@@ -92,6 +93,12 @@ type level struct {
 	luaReadTimeout    *time.Duration
 	luaPoolSize       *int
 	luaKeepalive      *time.Duration
+
+	rules     access.Rules
+	authBasic *string
+	userFile  *string
+	satisfy   *access.Satisfy
+	api       *API
 }
 
 // once reports `"NAME" directive is duplicate` when key was already set at
@@ -931,6 +938,13 @@ func merge(p *effective, l *level) *effective {
 	set(&s.LuaSocketReadTimeout, l.luaReadTimeout)
 	set(&s.LuaSocketPoolSize, l.luaPoolSize)
 	set(&s.LuaSocketKeepaliveTimeout, l.luaKeepalive)
+
+	s.Guard = mergeGuard(s.Guard, l)
+	// api is a content handler: not inherited, and the last one set wins.
+	s.API = l.api
+	if l.api != nil {
+		s.Proxy, s.Content = nil, nil
+	}
 	return e
 }
 

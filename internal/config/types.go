@@ -101,7 +101,10 @@ type Upstream struct {
 	KeepaliveTimeout  time.Duration // default 60s
 	KeepaliveRequests int           // default 1000
 	Zone              string
-	ZoneSize          int64 // `zone NAME SIZE`; 0 when no size was given
+	// StateFile is `state FILE` (absolute): the servers are loaded from it at
+	// start instead of `server` lines, and every runtime change is saved to it.
+	StateFile string
+	ZoneSize  int64 // `zone NAME SIZE`; 0 when no size was given
 }
 
 // UpstreamServer is one `server` line of an upstream.
@@ -203,6 +206,12 @@ type Settings struct {
 	ProxyBuffering           bool          // default on
 
 	Rewrite, Access, Content, HeaderFilter, BodyFilter, Log *LuaCode
+
+	// Guard is allow/deny + auth_basic + satisfy, checked in nginx's access
+	// phase before access_by_lua.
+	Guard Guard
+	// API is the NGINX Plus REST API handler (`api`), nil when not set.
+	API *API
 
 	LuaCodeCache                                                        bool // lua_code_cache, default on (may be set per server/location)
 	LuaSocketConnectTimeout, LuaSocketSendTimeout, LuaSocketReadTimeout time.Duration

@@ -15,6 +15,10 @@ type upstreamB struct {
 	u      *Upstream
 	seen   map[string]bool
 	backup *nginxconf.Directive // first server line with "backup"
+	// stateDirective is the `state` line: with it the servers come from the
+	// state file, and `server` lines are refused as NGINX Plus does.
+	stateDirective *nginxconf.Directive
+	firstServer    *nginxconf.Directive
 }
 
 func registerUpstream() {
@@ -63,7 +67,10 @@ func hUpstream(b *builder, s *scope, d *nginxconf.Directive) error {
 	if err := b.walk(&scope{ctx: cUpstream, up: ub}, d.Block); err != nil {
 		return err
 	}
-	if len(ub.u.Servers) == 0 {
+	if ub.stateDirective != nil && ub.firstServer != nil {
+		return errf(ub.firstServer, `"server" directive is not allowed in upstream with "state" (the servers come from %s)`, ub.u.StateFile)
+	}
+	if len(ub.u.Servers) == 0 && ub.stateDirective == nil {
 		return errf(d, "no servers are inside upstream")
 	}
 	if ub.backup != nil && !supportsBackup(ub.u.Method) {
@@ -75,6 +82,9 @@ func hUpstream(b *builder, s *scope, d *nginxconf.Directive) error {
 
 func hUpstreamServer(b *builder, s *scope, d *nginxconf.Directive) error {
 	ub := s.up
+	if ub.firstServer == nil {
+		ub.firstServer = d
+	}
 	us := &UpstreamServer{Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second, File: d.File, Line: d.Line}
 	for _, p := range d.Args[1:] {
 		key, val, hasVal := strings.Cut(p, "=")
