@@ -33,10 +33,10 @@ type accessLogRT struct {
 	cond   *template // if=; nil when not given
 }
 
-func newAccessLog(w *LogFile, al config.AccessLog) accessLogRT {
-	rt := accessLogRT{w: w, format: compileTemplate(al.Format), escape: al.Escape}
+func (h *Handler) newAccessLog(w *LogFile, al config.AccessLog) accessLogRT {
+	rt := accessLogRT{w: w, format: h.template(al.Format), escape: al.Escape}
 	if al.If != "" {
-		rt.cond = compileTemplate(al.If)
+		rt.cond = h.template(al.If)
 	}
 	return rt
 }

@@ -60,6 +60,9 @@ type Handler struct {
 	// wildcard and picks the servers by the connection's local address.
 	covering map[string]bool
 	rt       map[*config.Location]*locRuntime
+	// keepUpstreamHeaders is set when a template or Lua may read
+	// $upstream_http_*.
+	keepUpstreamHeaders bool
 	// userFiles shares one auth_basic_user_file watcher per path.
 	userFiles map[string]*access.UserFileSource
 }
@@ -74,6 +77,7 @@ func New(cfg *config.Config, deps Deps) (*Handler, error) {
 	if cfg.HTTP == nil {
 		return h, nil
 	}
+	h.keepUpstreamHeaders = deps.Lua != nil
 	for _, s := range cfg.HTTP.Servers {
 		vs := newVServer(s)
 		for _, l := range s.Listens {

@@ -153,7 +153,13 @@ func (t *nameTable) add(vs *vserver, isDefault bool) {
 		}
 		switch {
 		case strings.HasPrefix(name, "~"):
-			if re, err := regexp.Compile(name[1:]); err == nil {
+			pattern := name[1:]
+			if strings.ToLower(pattern) != pattern {
+				// nginx compiles a server_name regex caselessly when it has
+				// capitals, since the Host it is matched against is lower case.
+				pattern = "(?i)" + pattern
+			}
+			if re, err := regexp.Compile(pattern); err == nil {
 				t.regexes = append(t.regexes, regexName{re, vs})
 			}
 		case strings.HasPrefix(name, "*."):

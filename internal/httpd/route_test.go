@@ -86,10 +86,11 @@ func TestServerNameSelection(t *testing.T) {
 	longerLeading := mk("longer", "*.mail.example.com")
 	trailing := mk("trailing", "www.example.*")
 	regex := mk("regex", `~^(?P<n>\w+)\.regex\.test$`)
+	capitals := mk("capitals", `~^WWW\.Caps\.test$`)
 	dot := mk("dot", ".dot.test")
 	dflt := mk("default", "")
 	nt := newNameTable()
-	for _, vs := range []*vserver{first, exact, leading, longerLeading, trailing, regex, dot} {
+	for _, vs := range []*vserver{first, exact, leading, longerLeading, trailing, regex, capitals, dot} {
 		nt.add(vs, false)
 	}
 	nt.add(dflt, true)
@@ -105,6 +106,7 @@ func TestServerNameSelection(t *testing.T) {
 		{"x.mail.example.com", longerLeading},
 		{"www.example.org", trailing},
 		{"abc.regex.test", regex},
+		{"www.caps.test", capitals},
 		{"dot.test", dot},
 		{"a.dot.test", dot},
 		{"unknown.test", dflt},

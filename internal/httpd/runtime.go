@@ -53,22 +53,22 @@ func (h *Handler) prepareLocation(loc *config.Location) error {
 		rt.api = h.deps.API(loc.API, loc.Pattern)
 	}
 	if loc.Return != nil {
-		rt.returnText = compileTemplate(loc.Return.Text)
+		rt.returnText = h.template(loc.Return.Text)
 	}
 	for _, ah := range loc.AddHeaders {
-		rt.addHeaders = append(rt.addHeaders, compiledHeader{name: ah.Name, value: compileTemplate(ah.Value), always: ah.Always})
+		rt.addHeaders = append(rt.addHeaders, compiledHeader{name: ah.Name, value: h.template(ah.Value), always: ah.Always})
 	}
 	for _, ph := range loc.ProxySetHeaders {
 		name := http.CanonicalHeaderKey(ph.Name)
 		rt.proxyHeaderSet[name] = true
-		rt.proxyHeaders = append(rt.proxyHeaders, compiledHeader{name: name, value: compileTemplate(ph.Value)})
+		rt.proxyHeaders = append(rt.proxyHeaders, compiledHeader{name: name, value: h.template(ph.Value)})
 	}
 	for _, al := range loc.AccessLogs {
 		w, err := h.deps.Logs.Open(al.Path)
 		if err != nil {
 			return err
 		}
-		rt.accessLogs = append(rt.accessLogs, newAccessLog(w, al))
+		rt.accessLogs = append(rt.accessLogs, h.newAccessLog(w, al))
 	}
 	if p := loc.Proxy; p != nil {
 		rt.upstream = h.deps.Upstreams.Get(p.Upstream)
@@ -78,7 +78,7 @@ func (h *Handler) prepareLocation(loc *config.Location) error {
 		rt.pool = h.deps.Pools[p.Upstream]
 		for _, u := range h.cfg.HTTP.Upstreams {
 			if u.Name == p.Upstream && u.HashKey != "" {
-				rt.hashKey = compileTemplate(u.HashKey)
+				rt.hashKey = h.template(u.HashKey)
 			}
 		}
 		rt.proxyOpts = proxy.Options{
@@ -203,6 +203,14 @@ func (r *request) doProxy() flow {
 	opts.ErrorPage = func(_ http.ResponseWriter, status int) bool {
 		failStatus = status
 		return true
+	}
+	if r.h.keepUpstreamHeaders {
+		// $upstream_http_* must see the upstream's own header, before
+		// add_header and header filters change the response.
+		opts.HeaderFilter = func(w http.ResponseWriter, status int) int {
+			r.upstreamHeader = w.Header().Clone()
+			return status
+		}
 	}
 	proxy.Serve(r.req.Context(), r.w, out, proxy.Target{Upstream: rt.upstream, Pool: rt.pool, Select: sel}, &opts, &r.upstream,
 		func(level errlog.Level, upstreamURL, msg string) {

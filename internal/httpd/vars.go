@@ -15,6 +15,9 @@ import (
 type template struct {
 	raw   string
 	parts []templatePart
+	// upstreamHeaders: the template reads $upstream_http_*, so requests
+	// must keep a copy of the upstream's response header.
+	upstreamHeaders bool
 }
 
 type templatePart struct {
@@ -43,10 +46,23 @@ func compileTemplate(s string) *template {
 			lit.Reset()
 		}
 		t.parts = append(t.parts, templatePart{varName: strings.ToLower(name)})
+		if strings.HasPrefix(strings.ToLower(name), "upstream_http_") {
+			t.upstreamHeaders = true
+		}
 		i += 1 + n
 	}
 	if lit.Len() > 0 {
 		t.parts = append(t.parts, templatePart{literal: lit.String()})
+	}
+	return t
+}
+
+// template compiles s for this generation, noting when requests must keep
+// the upstream's response header for $upstream_http_*.
+func (h *Handler) template(s string) *template {
+	t := compileTemplate(s)
+	if t.upstreamHeaders {
+		h.keepUpstreamHeaders = true
 	}
 	return t
 }
