@@ -77,7 +77,6 @@ func New(cfg *config.Config, deps Deps) (*Handler, error) {
 	if cfg.HTTP == nil {
 		return h, nil
 	}
-	h.keepUpstreamHeaders = deps.Lua != nil
 	for _, s := range cfg.HTTP.Servers {
 		vs := newVServer(s)
 		for _, l := range s.Listens {

@@ -34,11 +34,95 @@ func (l luaRequest) HeadersSent() bool           { return l.r.w.wroteHeader }
 func (l luaRequest) UpstreamName() string        { return l.r.upstreamName }
 func (l luaRequest) Context() context.Context    { return l.r.req.Context() }
 
+var _ ngxlua.CodeCacher = luaRequest{}
+
+// CodeCache is the location's lua_code_cache.
+func (l luaRequest) CodeCache() bool { return l.r.loc.LuaCodeCache }
+
+var _ ngxlua.SocketConfigurer = luaRequest{}
+
+// SocketConfig is the location's lua_socket_* directives.
+func (l luaRequest) SocketConfig() ngxlua.SocketConfig {
+	loc := l.r.loc
+	return ngxlua.SocketConfig{
+		ConnectTimeout:   loc.LuaSocketConnectTimeout,
+		SendTimeout:      loc.LuaSocketSendTimeout,
+		ReadTimeout:      loc.LuaSocketReadTimeout,
+		KeepaliveTimeout: loc.LuaSocketKeepaliveTimeout,
+		PoolSize:         loc.LuaSocketPoolSize,
+	}
+}
+
+// subrequestKey marks the context of ngx.location.capture subrequests.
+type subrequestKey struct{}
+
+var _ ngxlua.Subrequester = luaRequest{}
+
+func (l luaRequest) IsSubrequest() bool {
+	return l.r.req.Context().Value(subrequestKey{}) != nil
+}
+
 func (l luaRequest) HTTPVersion() float64 {
 	return float64(l.r.req.ProtoMajor) + float64(l.r.req.ProtoMinor)/10
 }
 
-func (l luaRequest) Var(name string) (string, bool) { return l.r.variable(strings.ToLower(name)) }
+// Var is r.variable, except that variables nginx reports as "not found"
+// (a missing header, argument or cookie, upstream variables of a request
+// that did not go upstream) are nil for Lua, as in ngx_lua, while the log
+// and templates see them as empty.
+func (l luaRequest) Var(name string) (string, bool) {
+	name = strings.ToLower(name)
+	r := l.r
+	if _, ok := r.setVars[name]; ok {
+		return r.variable(name)
+	}
+	switch {
+	case name == "http_host":
+		if r.req.Host == "" {
+			return "", false
+		}
+	case strings.HasPrefix(name, "http_"):
+		if _, ok := r.req.Header[headerNameFromVar(name[5:])]; !ok {
+			return "", false
+		}
+	case strings.HasPrefix(name, "sent_http_"):
+		if _, ok := r.w.Header()[headerNameFromVar(name[10:])]; !ok {
+			return "", false
+		}
+	case strings.HasPrefix(name, "arg_"):
+		if !hasArg(r.args, name[4:]) {
+			return "", false
+		}
+	case strings.HasPrefix(name, "cookie_"):
+		if _, err := r.req.Cookie(name[7:]); err != nil {
+			return "", false
+		}
+	case strings.HasPrefix(name, "upstream_"):
+		if len(r.upstream.Addrs) == 0 {
+			return "", false
+		}
+		if strings.HasPrefix(name, "upstream_http_") {
+			if _, ok := r.upstreamHeader[headerNameFromVar(name[14:])]; !ok {
+				return "", false
+			}
+		}
+	}
+	return r.variable(name)
+}
+
+// hasArg reports whether the query string has argument key (nginx compares
+// names case-insensitively).
+func hasArg(args, key string) bool {
+	for args != "" {
+		var kv string
+		kv, args, _ = strings.Cut(args, "&")
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.EqualFold(k, key) {
+			return true
+		}
+	}
+	return false
+}
 
 func (l luaRequest) SetVar(name, value string) error {
 	name = strings.ToLower(name)
@@ -117,7 +201,7 @@ func (l luaRequest) Capture(method, uri, args string, body []byte, headers http.
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	sreq := parent.req.Clone(parent.req.Context())
+	sreq := parent.req.Clone(context.WithValue(parent.req.Context(), subrequestKey{}, true))
 	sreq.Method = method
 	sreq.URL = u
 	sreq.RequestURI = target
@@ -229,8 +313,14 @@ func (r *request) luaExec(uri, args string) flow {
 }
 
 func (r *request) runFilterLua() {
-	if _, err := r.h.deps.Lua.Run(r.rt.headerFilter, ngxlua.PhaseHeaderFilter, luaRequest{r}, r.luaState()); err != nil {
+	out, err := r.h.deps.Lua.Run(r.rt.headerFilter, ngxlua.PhaseHeaderFilter, luaRequest{r}, r.luaState())
+	if err != nil {
 		r.logf(errlog.Error, "%s", err.Error())
+		// The header is still about to go out (this runs inside
+		// WriteHeader), so the failure can only show in its status.
+		if out.Action == ngxlua.ActionSpecial && out.Status != 0 {
+			r.w.status = out.Status
+		}
 	}
 }
 

@@ -31,8 +31,10 @@ type locRuntime struct {
 
 	rewrite, access, content, headerFilter, bodyFilter, log *ngxlua.Handler
 
-	guard *access.Guard // nil: nothing to check
-	api   http.Handler
+	// hasLua: Lua runs for this location and may read $upstream_http_*.
+	hasLua bool
+	guard  *access.Guard // nil: nothing to check
+	api    http.Handler
 }
 
 type compiledHeader struct {
@@ -110,6 +112,7 @@ func (h *Handler) prepareLocation(loc *config.Location) error {
 	rt.headerFilter = compile(loc.HeaderFilter)
 	rt.bodyFilter = compile(loc.BodyFilter)
 	rt.log = compile(loc.Log)
+	rt.hasLua = rt.rewrite != nil || rt.access != nil || rt.content != nil || rt.headerFilter != nil || rt.bodyFilter != nil || rt.log != nil
 	if err != nil {
 		return err
 	}
@@ -204,7 +207,7 @@ func (r *request) doProxy() flow {
 		failStatus = status
 		return true
 	}
-	if r.h.keepUpstreamHeaders {
+	if r.h.keepUpstreamHeaders || rt.hasLua {
 		// $upstream_http_* must see the upstream's own header, before
 		// add_header and header filters change the response.
 		opts.HeaderFilter = func(w http.ResponseWriter, status int) int {

@@ -377,9 +377,12 @@ func (v *vm) ngxEOF(L *lua.LState) int {
 }
 
 func (v *vm) ngxExit(L *lua.LState) int {
-	v.check(L, mRAC|mHeader|mBody|mTimer|mInitWorker)
+	// ngx_lua allows ngx.exit in rewrite, access, content, header_filter
+	// and timers only.
+	v.check(L, mRAC|mHeader|mTimer)
 	code := L.CheckInt(1)
-	if v.req != nil && v.phase == PhaseContent && code >= 300 && v.req.HeadersSent() {
+	if v.req != nil && v.phase != PhaseHeaderFilter && code >= 300 && code != 408 && code != 444 && code != 499 &&
+		v.req.HeadersSent() && code != v.req.Status() {
 		v.logMsg(errlog.Error, "attempt to set status "+strconv.Itoa(code)+" via ngx.exit after sending out the response status "+strconv.Itoa(v.req.Status()))
 	}
 	if (v.phase == PhaseHeaderFilter || v.phase == PhaseBodyFilter) && code != ngxERROR && code != ngxOK && v.req != nil && !v.req.HeadersSent() && code >= 200 {
@@ -416,6 +419,9 @@ func (v *vm) ngxRedirect(L *lua.LState) int {
 }
 
 func (v *vm) ngxExec(L *lua.LState) int {
+	if n := L.GetTop(); n != 1 && n != 2 {
+		L.RaiseError("expecting one or two arguments, but got %d", n)
+	}
 	v.check(L, mRAC)
 	req := v.request(L)
 	uri := L.CheckString(1)
@@ -432,7 +438,7 @@ func (v *vm) ngxExec(L *lua.LState) int {
 	case *lua.LTable:
 		args = encodeArgs(L, a)
 	default:
-		L.ArgError(2, "string, number, or table expected")
+		L.ArgError(2, "string, number, or table expected, but got "+a.Type().String())
 	}
 	if i := strings.IndexByte(uri, '?'); i >= 0 {
 		uargs := uri[i+1:]
@@ -459,7 +465,7 @@ func (v *vm) ngxExec(L *lua.LState) int {
 func (v *vm) ngxLog(L *lua.LState) int {
 	lv := L.CheckInt(1)
 	if lv < int(errlog.Stderr) || lv > int(errlog.Debug) {
-		L.RaiseError("bad log level")
+		L.ArgError(1, "bad log level: "+strconv.Itoa(lv))
 	}
 	return v.logImpl(L, errlog.Level(lv), 2)
 }
@@ -485,9 +491,18 @@ func (v *vm) logImpl(L *lua.LState, level errlog.Level, first int) int {
 		if dbg.What == "G" {
 			continue
 		}
-		b.WriteString(dbg.Source)
+		// ngx_lua logs the base name of a file chunk's path.
+		src := dbg.Source
+		if i := strings.LastIndexAny(src, `/\`); i >= 0 {
+			src = src[i+1:]
+		}
+		b.WriteString(src)
 		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(dbg.CurrentLine))
+		line := dbg.CurrentLine
+		if line <= 0 {
+			line = dbg.LineDefined
+		}
+		b.WriteString(strconv.Itoa(line))
 		b.WriteString(": ")
 		if n := dbg.Name; n != "" && n != "main chunk" && n != "corountine" && n[0] != '<' && n[0] != '(' {
 			b.WriteString(n)

@@ -179,7 +179,16 @@ func reArgs(L *lua.LState) (subject string, c *compiledRe, errs string) {
 		opts = L.CheckString(3)
 	}
 	c, errs = compileRe(pat, opts)
+	raiseFlagError(L, errs)
 	return
+}
+
+// raiseFlagError raises bad option errors: lua-resty-core raises them,
+// while patterns that don't compile give nil, err.
+func raiseFlagError(L *lua.LState, errs string) {
+	if strings.HasPrefix(errs, "unknown flag") {
+		L.RaiseError("%s", errs)
+	}
 }
 
 // capturesTable builds ngx_lua's captures table for match m (indices into
@@ -472,6 +481,7 @@ func reArgs3(L *lua.LState) (string, *compiledRe, string) {
 		opts = L.CheckString(4)
 	}
 	c, errs := compileRe(pat, opts)
+	raiseFlagError(L, errs)
 	return subject, c, errs
 }
 

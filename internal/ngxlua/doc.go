@@ -1,6 +1,7 @@
 package ngxlua
 
-// API coverage (ngx_lua names):
+// API coverage (ngx_lua names; docs/lua.md is the user-facing list, with
+// the differences from ngx_lua):
 //
 // Output/flow: ngx.say, ngx.print, ngx.flush, ngx.eof, ngx.exit,
 // ngx.redirect, ngx.exec, ngx.send_headers, ngx.status, ngx.header,

@@ -296,11 +296,25 @@ func syntaxError(name string, err error) error {
 	return fmt.Errorf("%s: %v", name, err)
 }
 
-func (e *Engine) proto(h *Handler) (*lua.FunctionProto, error) {
-	if h.proto != nil {
+// proto is h's compiled code; with the code cache off for this run a
+// *_by_lua_file chunk is read again from disk.
+func (e *Engine) proto(h *Handler, cache bool) (*lua.FunctionProto, error) {
+	if h.proto != nil && (cache || h.path == "") {
 		return h.proto, nil
 	}
 	return e.compileFile(h.path, h.name)
+}
+
+// CodeCacher is optionally implemented by a Request whose location sets
+// lua_code_cache itself (nginx allows it in http, server and location);
+// without it Options.CodeCache applies.
+type CodeCacher interface{ CodeCache() bool }
+
+func (e *Engine) codeCache(req Request) bool {
+	if cc, ok := req.(CodeCacher); ok {
+		return cc.CodeCache()
+	}
+	return e.opts.CodeCache
 }
 
 // LuaError is a Lua runtime error. Error() is the complete message ngx_lua
@@ -390,8 +404,12 @@ func luaValueString(v lua.LValue) string {
 
 // ---- VM pool -------------------------------------------------------------
 
-func (e *Engine) acquire() (*vm, error) {
-	if e.opts.CodeCache {
+func (e *Engine) acquire() (*vm, error) { return e.acquireFor(e.opts.CodeCache) }
+
+// acquireFor takes a pooled VM, or with cache=false (lua_code_cache off) a
+// brand-new one that release closes, so modules are loaded again.
+func (e *Engine) acquireFor(cache bool) (*vm, error) {
+	if cache {
 		e.poolMu.Lock()
 		if n := len(e.free); n > 0 {
 			v := e.free[n-1]
@@ -408,6 +426,7 @@ func (e *Engine) acquire() (*vm, error) {
 		return nil, err
 	}
 	v.inUse = true
+	v.noCache = !cache
 	return v, nil
 }
 
@@ -422,7 +441,7 @@ func (e *Engine) release(v *vm) {
 		return
 	}
 	v.inUse = false
-	if !e.opts.CodeCache || e.closed.Load() {
+	if !e.opts.CodeCache || v.noCache || e.closed.Load() {
 		pending := v.pendingTimers
 		e.poolMu.Unlock()
 		if pending == 0 {
@@ -513,12 +532,13 @@ func (st *RequestState) ResetCtx() { st.ctx = nil }
 // log and header filter errors — ngx_lua answers 500 for header_filter
 // errors too when headers aren't sent, see the Action).
 func (e *Engine) Run(h *Handler, phase Phase, req Request, st *RequestState) (Outcome, error) {
-	v, err := e.acquire()
+	cache := e.codeCache(req)
+	v, err := e.acquireFor(cache)
 	if err != nil {
 		return e.errorOutcome(phase, req), err
 	}
 	defer e.release(v)
-	fn, err := v.function(h)
+	fn, err := v.function(h, cache)
 	if err != nil {
 		return e.errorOutcome(phase, req), err
 	}
@@ -599,12 +619,13 @@ func (e *Engine) finishOutcome(phase Phase, req Request, st *RequestState, out O
 // unchanged with the error (ngx_lua then aborts the response: the server
 // should log err and close the connection).
 func (e *Engine) RunBodyFilter(h *Handler, req Request, st *RequestState, chunk []byte, eof bool) ([]byte, bool, error) {
-	v, err := e.acquire()
+	cache := e.codeCache(req)
+	v, err := e.acquireFor(cache)
 	if err != nil {
 		return chunk, eof, err
 	}
 	defer e.release(v)
-	fn, err := v.function(h)
+	fn, err := v.function(h, cache)
 	if err != nil {
 		return chunk, eof, err
 	}
@@ -631,12 +652,13 @@ func (e *Engine) RunBodyFilter(h *Handler, req Request, st *RequestState, chunk 
 // "") is the value for the variable. On a Lua error the server logs the
 // error and answers 500, as nginx does.
 func (e *Engine) RunSet(h *Handler, req Request, st *RequestState, args []string) (string, error) {
-	v, err := e.acquire()
+	cache := e.codeCache(req)
+	v, err := e.acquireFor(cache)
 	if err != nil {
 		return "", err
 	}
 	defer e.release(v)
-	fn, err := v.function(h)
+	fn, err := v.function(h, cache)
 	if err != nil {
 		return "", err
 	}
@@ -712,7 +734,7 @@ func (e *Engine) RunInitWorker(h *Handler) error {
 // real=false marks a replay of init code in a fresh VM (side-effects such
 // as ngx.log are suppressed then).
 func (v *vm) runGlobal(h *Handler, phase Phase, real bool) error {
-	fn, err := v.function(h)
+	fn, err := v.function(h, v.e.opts.CodeCache)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"upstreamd/internal/errlog"
 )
 
 // ngx.socket.tcp cosockets. Operations block the calling goroutine (each
@@ -23,6 +25,37 @@ import (
 // keyed by the pool name (default "host:port" or the unix socket path).
 
 const defaultSocketTimeout = 60 * time.Second
+
+// SocketConfig is the lua_socket_* settings in effect for a request.
+type SocketConfig struct {
+	ConnectTimeout, SendTimeout, ReadTimeout, KeepaliveTimeout time.Duration
+	PoolSize                                                   int
+}
+
+// SocketConfigurer is optionally implemented by a Request to give its
+// location's lua_socket_* directives; without it (and in timers) nginx's
+// defaults apply: 60s timeouts, pools of 30.
+type SocketConfigurer interface{ SocketConfig() SocketConfig }
+
+func (v *vm) socketConfig() SocketConfig {
+	c := SocketConfig{defaultSocketTimeout, defaultSocketTimeout, defaultSocketTimeout, defaultSocketTimeout, 30}
+	if sc, ok := v.req.(SocketConfigurer); ok {
+		got := sc.SocketConfig()
+		pick := func(d *time.Duration, x time.Duration) {
+			if x > 0 {
+				*d = x
+			}
+		}
+		pick(&c.ConnectTimeout, got.ConnectTimeout)
+		pick(&c.SendTimeout, got.SendTimeout)
+		pick(&c.ReadTimeout, got.ReadTimeout)
+		pick(&c.KeepaliveTimeout, got.KeepaliveTimeout)
+		if got.PoolSize > 0 {
+			c.PoolSize = got.PoolSize
+		}
+	}
+	return c
+}
 
 type tcpSock struct {
 	conn      net.Conn
@@ -33,6 +66,7 @@ type tcpSock struct {
 	sendTO    time.Duration
 	readTO    time.Duration
 	untilBusy bool
+	cfg       SocketConfig // the directives' values, for 0/nil arguments
 }
 
 type pooledConn struct {
@@ -146,6 +180,16 @@ func sockErr(err error) string {
 	return s
 }
 
+// sockErr is sockErr plus the error-log line ngx_lua writes for timeouts
+// (lua_socket_log_errors is on by default): "lua tcp socket read timed out".
+func (v *vm) sockErr(err error, op string) string {
+	e := sockErr(err)
+	if e == "timeout" {
+		v.logMsg(errlog.Error, "lua tcp socket "+op+" timed out")
+	}
+	return e
+}
+
 func (v *vm) newSocket() *lua.LTable {
 	L := v.L
 	t := L.CreateTable(0, 3)
@@ -158,7 +202,8 @@ func (v *vm) newSocket() *lua.LTable {
 	}))
 	newSock := func(L *lua.LState) *lua.LUserData {
 		ud := L.NewUserData()
-		ud.Value = &tcpSock{connectTO: defaultSocketTimeout, sendTO: defaultSocketTimeout, readTO: defaultSocketTimeout}
+		c := v.socketConfig()
+		ud.Value = &tcpSock{connectTO: c.ConnectTimeout, sendTO: c.SendTimeout, readTO: c.ReadTimeout, cfg: c}
 		ud.Metatable = meta
 		return ud
 	}
@@ -182,13 +227,16 @@ func (v *vm) newSocket() *lua.LTable {
 	reg("connect", v.sockConnect)
 	reg("settimeout", func(L *lua.LState) int {
 		s := checkSock(L)
-		d := msDuration(L, 2)
-		s.connectTO, s.sendTO, s.readTO = d, d, d
+		s.connectTO = msDuration(L, 2, s.cfg.ConnectTimeout)
+		s.sendTO = msDuration(L, 2, s.cfg.SendTimeout)
+		s.readTO = msDuration(L, 2, s.cfg.ReadTimeout)
 		return 0
 	})
 	reg("settimeouts", func(L *lua.LState) int {
 		s := checkSock(L)
-		s.connectTO, s.sendTO, s.readTO = msDuration(L, 2), msDuration(L, 3), msDuration(L, 4)
+		s.connectTO = msDuration(L, 2, s.cfg.ConnectTimeout)
+		s.sendTO = msDuration(L, 3, s.cfg.SendTimeout)
+		s.readTO = msDuration(L, 4, s.cfg.ReadTimeout)
 		return 0
 	})
 	reg("setoption", func(L *lua.LState) int {
@@ -230,7 +278,7 @@ func (v *vm) newSocket() *lua.LTable {
 		n, err := s.conn.Write(data)
 		stop()
 		if err != nil {
-			e := sockErr(err)
+			e := v.sockErr(err, "send")
 			s.close()
 			L.Push(lua.LNil)
 			L.Push(lua.LString(e))
@@ -256,7 +304,7 @@ func (v *vm) newSocket() *lua.LTable {
 		n, err := s.r.Read(buf)
 		stop()
 		if err != nil && n == 0 {
-			e := sockErr(err)
+			e := v.sockErr(err, "read")
 			if e != "timeout" {
 				s.close()
 			}
@@ -286,11 +334,11 @@ func (v *vm) newSocket() *lua.LTable {
 			L.Push(lua.LString("closed"))
 			return 2
 		}
-		idle := 60 * time.Second // lua_socket_keepalive_timeout
+		idle := s.cfg.KeepaliveTimeout
 		if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
-			idle = msDuration(L, 2)
+			idle = msDuration(L, 2, idle)
 		}
-		size := 30 // lua_socket_pool_size
+		size := s.cfg.PoolSize
 		if L.GetTop() >= 3 && L.Get(3) != lua.LNil {
 			size = L.CheckInt(3)
 			if size <= 0 {
@@ -335,7 +383,7 @@ func (v *vm) newSocket() *lua.LTable {
 		if err != nil {
 			s.close()
 			L.Push(lua.LNil)
-			e := sockErr(err)
+			e := v.sockErr(err, "handshake")
 			if e == err.Error() {
 				e = "handshake failed"
 				if verify {
@@ -353,16 +401,18 @@ func (v *vm) newSocket() *lua.LTable {
 	return t
 }
 
-func msDuration(L *lua.LState, n int) time.Duration {
+// msDuration reads a millisecond argument; nil or 0 mean the directive's
+// value dflt.
+func msDuration(L *lua.LState, n int, dflt time.Duration) time.Duration {
 	if L.Get(n) == lua.LNil {
-		return defaultSocketTimeout
+		return dflt
 	}
 	ms := float64(L.CheckNumber(n))
 	if ms < 0 {
 		L.ArgError(n, "bad timeout value")
 	}
 	if ms == 0 {
-		return defaultSocketTimeout
+		return dflt
 	}
 	return time.Duration(ms * float64(time.Millisecond))
 }
@@ -443,7 +493,7 @@ func (v *vm) sockConnect(L *lua.LState) int {
 	cancel()
 	if err != nil {
 		L.Push(lua.LNil)
-		L.Push(lua.LString(sockErr(err)))
+		L.Push(lua.LString(v.sockErr(err, "connect")))
 		return 2
 	}
 	s.conn, s.r, s.reused = conn, bufio.NewReader(conn), 0
@@ -459,7 +509,7 @@ func (v *vm) sockReceive(L *lua.LState) int {
 		return 2
 	}
 	fail := func(err error, partial []byte) int {
-		e := sockErr(err)
+		e := v.sockErr(err, "read")
 		if e != "timeout" {
 			s.close()
 		}
@@ -508,11 +558,12 @@ func (v *vm) sockReceive(L *lua.LState) int {
 			L.Push(lua.LString(line))
 			return 1
 		case "*a", "a":
+			// Reading up to EOF succeeds and, as in ngx_lua, leaves the
+			// socket for the caller to close.
 			data, err := io.ReadAll(s.r)
 			if err != nil {
 				return fail(err, data)
 			}
-			s.close()
 			L.Push(lua.LString(data))
 			return 1
 		}
@@ -578,7 +629,7 @@ func (v *vm) sockReceiveUntil(L *lua.LState) int {
 			// the longest prefix that can't start a match may be returned
 			b, err := readByte()
 			if err != nil {
-				e := sockErr(err)
+				e := v.sockErr(err, "read")
 				if e != "timeout" {
 					s.close()
 				}

@@ -36,6 +36,7 @@ type vm struct {
 
 	// pool/timer bookkeeping, guarded by e.poolMu
 	inUse         bool
+	noCache       bool // lua_code_cache off for the run that created it: never pooled
 	waiting       []*timerJob
 	pendingTimers int
 }
@@ -221,8 +222,8 @@ func (v *vm) xpcall(L *lua.LState) int {
 }
 
 // function instantiates h in this VM with a fresh globals table.
-func (v *vm) function(h *Handler) (*lua.LFunction, error) {
-	p, err := v.e.proto(h)
+func (v *vm) function(h *Handler, cache bool) (*lua.LFunction, error) {
+	p, err := v.e.proto(h, cache)
 	if err != nil {
 		return nil, err
 	}
