@@ -152,23 +152,20 @@ func newLuaEngine(cfg *config.Config, g *Generation) (*ngxlua.Engine, error) {
 	return e, nil
 }
 
-// openErrorLogs opens the main-context error_log targets.
+// openErrorLogs opens the main-context error_log targets, each with its own
+// level as in nginx.
 func (g *Generation) openErrorLogs(stderr io.Writer) (*errlog.Logger, error) {
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-	level := errlog.Level(-1)
-	var sinks []io.Writer
+	var sinks []errlog.Sink
 	for _, el := range g.Config.ErrorLogs {
-		l, ok := errlog.ParseLevel(el.Level)
+		level, ok := errlog.ParseLevel(el.Level)
 		if !ok {
-			l = errlog.Error
-		}
-		if l > level {
-			level = l
+			level = errlog.Error
 		}
 		if el.Path == "stderr" {
-			sinks = append(sinks, stderr)
+			sinks = append(sinks, errlog.Sink{W: stderr, Level: level})
 			continue
 		}
 		if err := os.MkdirAll(filepath.Dir(el.Path), 0o755); err != nil {
@@ -179,13 +176,12 @@ func (g *Generation) openErrorLogs(stderr io.Writer) (*errlog.Logger, error) {
 			return nil, fmt.Errorf("open() \"%s\" failed (%v)", el.Path, err)
 		}
 		g.logFiles = append(g.logFiles, f)
-		sinks = append(sinks, f)
+		sinks = append(sinks, errlog.Sink{W: f, Level: level})
 	}
 	if len(sinks) == 0 {
-		sinks = append(sinks, stderr)
-		level = errlog.Error
+		sinks = append(sinks, errlog.Sink{W: stderr, Level: errlog.Error})
 	}
-	return errlog.New(level, sinks...), nil
+	return errlog.NewSinks(sinks...), nil
 }
 
 func (g *Generation) close() {

@@ -53,17 +53,38 @@ func ParseLevel(s string) (Level, bool) {
 // Logger writes lines at or above (numerically at or below) its level to
 // every sink. It is safe for concurrent use; each line is one Write.
 type Logger struct {
-	level atomic.Int32
+	level atomic.Int32 // the most verbose level of any sink
 	mu    sync.Mutex
-	sinks []io.Writer
+	sinks []Sink
 	pid   string
 	now   func() time.Time
 }
 
-// New returns a logger writing to w at level.
+// Sink is one error_log target with its own level, as nginx keeps a level
+// per error_log directive.
+type Sink struct {
+	W     io.Writer
+	Level Level
+}
+
+// New returns a logger writing to every w at level.
 func New(level Level, sinks ...io.Writer) *Logger {
+	ss := make([]Sink, len(sinks))
+	for i, w := range sinks {
+		ss[i] = Sink{W: w, Level: level}
+	}
+	return NewSinks(ss...)
+}
+
+// NewSinks returns a logger writing each line to the sinks whose level
+// admits it.
+func NewSinks(sinks ...Sink) *Logger {
 	l := &Logger{sinks: sinks, pid: strconv.Itoa(os.Getpid()), now: time.Now}
-	l.level.Store(int32(level))
+	most := Stderr
+	for _, s := range sinks {
+		most = max(most, s.Level)
+	}
+	l.level.Store(int32(most))
 	return l
 }
 
@@ -74,9 +95,6 @@ func Discard() *Logger { return New(Stderr) }
 func (l *Logger) Enabled(level Level) bool {
 	return l != nil && level <= Level(l.level.Load()) && len(l.sinks) > 0
 }
-
-// SetLevel changes the threshold.
-func (l *Logger) SetLevel(level Level) { l.level.Store(int32(level)) }
 
 // Logf writes one line. conn is the connection number nginx prints as "*N"
 // (0 omits it).
@@ -110,7 +128,9 @@ func (l *Logger) Log(level Level, conn uint64, msg string) {
 	line := b.String()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, w := range l.sinks {
-		_, _ = io.WriteString(w, line)
+	for _, s := range l.sinks {
+		if level <= s.Level {
+			_, _ = io.WriteString(s.W, line)
+		}
 	}
 }

@@ -106,3 +106,21 @@ func TestDiscardWritesNothing(t *testing.T) {
 		t.Fatal("nil logger claims to write")
 	}
 }
+
+// Each error_log keeps its own level: a debug file next to an error-only
+// stderr gets everything while stderr stays quiet.
+func TestPerSinkLevels(t *testing.T) {
+	var verbose, quiet bytes.Buffer
+	l := NewSinks(Sink{W: &verbose, Level: Info}, Sink{W: &quiet, Level: Error})
+	l.Log(Info, 0, "informational")
+	l.Log(Error, 0, "failure")
+	if !strings.Contains(verbose.String(), "informational") || !strings.Contains(verbose.String(), "failure") {
+		t.Fatalf("info sink got %q", verbose.String())
+	}
+	if strings.Contains(quiet.String(), "informational") || !strings.Contains(quiet.String(), "failure") {
+		t.Fatalf("error sink got %q", quiet.String())
+	}
+	if !l.Enabled(Info) || l.Enabled(Debug) {
+		t.Fatal("Enabled must follow the most verbose sink")
+	}
+}
