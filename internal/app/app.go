@@ -57,15 +57,19 @@ type Generation struct {
 
 // Load reads and validates the configuration and builds a generation. It
 // does not open listeners, so it also serves `-t`.
-func Load(opts Options) (*Generation, error) {
+func Load(opts Options) (*Generation, error) { return load(opts, nil) }
+
+// load builds a generation; prev is the one it will replace (nil at start),
+// whose shared dicts it takes over.
+func load(opts Options, prev *Generation) (*Generation, error) {
 	cfg, err := config.Load(config.Options{Prefix: opts.Prefix, ConfFile: opts.ConfFile, Globals: opts.Globals})
 	if err != nil {
 		return nil, err
 	}
-	return build(cfg, opts)
+	return build(cfg, opts, prev)
 }
 
-func build(cfg *config.Config, opts Options) (g *Generation, err error) {
+func build(cfg *config.Config, opts Options, prev *Generation) (g *Generation, err error) {
 	g = &Generation{Config: cfg, Upstreams: upstream.NewRegistry(), pools: map[string]*proxy.Pool{}, logs: httpd.NewLogFiles(), loadedAt: time.Now()}
 	defer func() {
 		if err != nil {
@@ -86,7 +90,7 @@ func build(cfg *config.Config, opts Options) (g *Generation, err error) {
 			}
 			g.pools[u.Name] = proxy.NewPool(u.Keepalive, u.KeepaliveTimeout, u.KeepaliveRequests)
 		}
-		if g.lua, err = newLuaEngine(cfg, g); err != nil {
+		if g.lua, err = newLuaEngine(cfg, g, prev); err != nil {
 			return nil, err
 		}
 	}
@@ -120,7 +124,7 @@ func newUpstream(u *config.Upstream, log *errlog.Logger) (*upstream.Upstream, er
 	}, specs)
 }
 
-func newLuaEngine(cfg *config.Config, g *Generation) (*ngxlua.Engine, error) {
+func newLuaEngine(cfg *config.Config, g, prev *Generation) (*ngxlua.Engine, error) {
 	lua := cfg.HTTP.Lua
 	dicts := map[string]int64{}
 	for _, d := range lua.SharedDicts {
@@ -134,6 +138,12 @@ func newLuaEngine(cfg *config.Config, g *Generation) (*ngxlua.Engine, error) {
 		Upstreams:    func() *upstream.Registry { return g.Upstreams },
 		Log:          g.Log,
 		Prefix:       cfg.Prefix,
+		Keep: func(name string) *ngxlua.SharedDict {
+			if prev == nil || prev.lua == nil {
+				return nil
+			}
+			return prev.lua.SharedDict(name)
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -405,7 +415,7 @@ func (s *Server) serve(addr string, w http.ResponseWriter, r *http.Request) {
 // generation keeps serving and the error is returned (and logged).
 func (s *Server) Reload() error {
 	old := s.Current()
-	g, err := Load(s.opts)
+	g, err := load(s.opts, old)
 	if err != nil {
 		old.Log.Logf(errlog.Emerg, 0, "%v", err)
 		return err

@@ -93,6 +93,9 @@ type Options struct {
 	CodeCache bool
 	// SharedDicts maps lua_shared_dict names to their size in bytes.
 	SharedDicts map[string]int64
+	// Keep are dicts of the previous generation: one with the same name and
+	// size is reused, so its data survives a reload as an nginx zone does.
+	Keep func(name string) *SharedDict
 	// Upstreams returns the current generation's upstream registry (nil
 	// allowed: ngx.upstream then sees no upstreams).
 	Upstreams func() *upstream.Registry
@@ -183,11 +186,22 @@ func NewEngine(opts Options) (*Engine, error) {
 		if size <= 0 {
 			return nil, fmt.Errorf("invalid lua shared dict size for %q", name)
 		}
+		if old := e.keep(name); old != nil && old.capacity == size {
+			e.dicts[name] = old
+			continue
+		}
 		e.dicts[name] = newSharedDict(name, size, e.now)
 	}
 	e.fileProto = make(map[string]*lua.FunctionProto)
 	e.timers.init(e)
 	return e, nil
+}
+
+func (e *Engine) keep(name string) *SharedDict {
+	if e.opts.Keep == nil {
+		return nil
+	}
+	return e.opts.Keep(name)
 }
 
 // SharedDict returns a shared dict by name (nil if not configured); the
