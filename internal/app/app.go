@@ -53,6 +53,7 @@ type Generation struct {
 	active   atomic.Int64
 	loadedAt time.Time
 	number   int
+	savers   map[string]*stateSaver // upstreams with a `state` file
 }
 
 // Load reads and validates the configuration and builds a generation. It
@@ -70,7 +71,8 @@ func load(opts Options, prev *Generation) (*Generation, error) {
 }
 
 func build(cfg *config.Config, opts Options, prev *Generation) (g *Generation, err error) {
-	g = &Generation{Config: cfg, Upstreams: upstream.NewRegistry(), pools: map[string]*proxy.Pool{}, logs: httpd.NewLogFiles(), loadedAt: time.Now()}
+	g = &Generation{Config: cfg, Upstreams: upstream.NewRegistry(), pools: map[string]*proxy.Pool{}, logs: httpd.NewLogFiles(),
+		loadedAt: time.Now(), savers: map[string]*stateSaver{}}
 	defer func() {
 		if err != nil {
 			g.close()
@@ -81,7 +83,12 @@ func build(cfg *config.Config, opts Options, prev *Generation) (g *Generation, e
 	}
 	if cfg.HTTP != nil {
 		for _, u := range cfg.HTTP.Upstreams {
-			up, err := newUpstream(u, g.Log)
+			var saver *stateSaver
+			if u.StateFile != "" {
+				saver = &stateSaver{path: u.StateFile, upstream: u.Name, log: g.Log}
+				g.savers[u.Name] = saver
+			}
+			up, err := newUpstream(u, g.Log, saver)
 			if err != nil {
 				return nil, fmt.Errorf("%s in %s:%d", err, u.File, u.Line)
 			}
@@ -94,24 +101,25 @@ func build(cfg *config.Config, opts Options, prev *Generation) (g *Generation, e
 			return nil, err
 		}
 	}
-	g.Handler, err = httpd.New(cfg, httpd.Deps{Upstreams: g.Upstreams, Pools: g.pools, Log: g.Log, Lua: g.lua, Logs: g.logs})
+	g.Handler, err = httpd.New(cfg, httpd.Deps{Upstreams: g.Upstreams, Pools: g.pools, Log: g.Log, Lua: g.lua, Logs: g.logs, API: g.apiHandler})
 	if err != nil {
 		return nil, err
 	}
 	return g, nil
 }
 
-func newUpstream(u *config.Upstream, log *errlog.Logger) (*upstream.Upstream, error) {
+func newUpstream(u *config.Upstream, log *errlog.Logger, saver *stateSaver) (*upstream.Upstream, error) {
 	var specs []upstream.ServerSpec
 	for _, s := range u.Servers {
 		for _, addr := range s.Addrs {
 			specs = append(specs, upstream.ServerSpec{
 				Name: s.Name, Addr: addr, Weight: s.Weight, MaxFails: s.MaxFails, FailTimeout: s.FailTimeout,
-				MaxConns: s.MaxConns, Backup: s.Backup, Down: s.Down,
+				MaxConns: s.MaxConns, Backup: s.Backup, Down: s.Down, Drain: s.Drain, SlowStart: s.SlowStart,
+				Route: s.Route,
 			})
 		}
 	}
-	return upstream.New(upstream.Options{
+	opts := upstream.Options{
 		Name:           u.Name,
 		Method:         upstream.Method(u.Method),
 		HashConsistent: u.HashConsistent,
@@ -121,7 +129,16 @@ func newUpstream(u *config.Upstream, log *errlog.Logger) (*upstream.Upstream, er
 				log.Log(l, 0, msg+" while connecting to upstream, upstream: \""+u.Name+"\"")
 			}
 		},
-	}, specs)
+	}
+	if u.StateFile != "" {
+		var err error
+		if specs, err = stateSpecs(u, nil); err != nil {
+			return nil, err
+		}
+		opts.AllowEmpty = true
+		opts.OnPublish = saver.save
+	}
+	return upstream.New(opts, specs)
 }
 
 func newLuaEngine(cfg *config.Config, g, prev *Generation) (*ngxlua.Engine, error) {
@@ -422,7 +439,7 @@ func (s *Server) Reload() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	carryRuntimeState(old.Upstreams, g.Upstreams)
+	carryRuntimeState(old.Upstreams, g.Upstreams, g.savers)
 	if err := s.syncListeners(g); err != nil {
 		g.close()
 		old.Log.Logf(errlog.Emerg, 0, "%v", err)
@@ -442,10 +459,12 @@ func (s *Server) Reload() error {
 
 // carryRuntimeState keeps runtime down/weight changes made to servers that
 // still exist (same upstream name, address and role) across a reload.
-func carryRuntimeState(old, cur *upstream.Registry) {
+func carryRuntimeState(old, cur *upstream.Registry, stateful map[string]*stateSaver) {
 	for _, name := range cur.Names() {
 		o, n := old.Get(name), cur.Get(name)
-		if o == nil {
+		// An upstream with a state file was just loaded from it: the file
+		// already holds every runtime change.
+		if o == nil || stateful[name] != nil {
 			continue
 		}
 		carryList(o.Snapshot().Primary, n, false)

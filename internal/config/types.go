@@ -39,6 +39,11 @@ type HTTP struct {
 	Types map[string]string // lower-case extension → MIME type (types{} or the bundled mime.types); shared, do not modify
 
 	Lua LuaMain
+
+	// Matches are the match{} blocks by name (health_check match=NAME).
+	Matches map[string]*Match
+	// HealthChecks lists every health_check, in config order.
+	HealthChecks []*HealthCheck
 }
 
 // LuaMain holds the http-level Lua settings.
@@ -117,6 +122,9 @@ type UpstreamServer struct {
 	MaxConns    int
 	Backup      bool
 	Down        bool
+	Drain       bool          // NGINX Plus `drain`
+	SlowStart   time.Duration // NGINX Plus `slow_start=`
+	Route       string        // NGINX Plus `route=` (shown, not used to balance)
 	File        string
 	Line        int
 }
@@ -212,6 +220,10 @@ type Settings struct {
 	Guard Guard
 	// API is the NGINX Plus REST API handler (`api`), nil when not set.
 	API *API
+	// Prometheus is the `prometheus` metrics handler of a location.
+	Prometheus bool
+	// HealthCheck is `health_check` (not inherited), nil when not set.
+	HealthCheck *HealthCheck
 
 	LuaCodeCache                                                        bool // lua_code_cache, default on (may be set per server/location)
 	LuaSocketConnectTimeout, LuaSocketSendTimeout, LuaSocketReadTimeout time.Duration

@@ -123,6 +123,20 @@ func hUpstreamServer(b *builder, s *scope, d *nginxconf.Directive) error {
 			}
 		case p == "down":
 			us.Down = true
+		case p == "drain":
+			// NGINX Plus accepts drain in `server` lines (and state files).
+			us.Drain = true
+		case hasVal && key == "slow_start":
+			t, err := parseSeconds(val)
+			if err != nil {
+				return errInvalidParam(d, p)
+			}
+			us.SlowStart = t
+		case hasVal && key == "route":
+			if val == "" || len(val) > 32 {
+				return errInvalidParam(d, p)
+			}
+			us.Route = val
 		default:
 			return errInvalidParam(d, p)
 		}

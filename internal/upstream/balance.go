@@ -225,6 +225,7 @@ func (a *Attempt) Next() (*Peer, error) {
 	}
 	p.st.conns.Add(1)
 	p.st.requests.Add(1)
+	p.st.selected = now
 	a.pushPick(pick{st: p.st, single: single})
 	u.mu.Unlock()
 	return p, nil
@@ -294,18 +295,27 @@ func (a *Attempt) Finish(p *Peer, failed bool) {
 	disabled := false
 	if failed {
 		now := u.nowSec()
+		wasUnavail := p.unavailable(now)
 		st.fails++
+		st.failsTotal++
 		st.accessed = now
 		st.checked = now
 		if p.spec.MaxFails > 0 {
 			st.effectiveWeight -= p.spec.Weight / p.spec.MaxFails
 			disabled = st.fails >= p.spec.MaxFails
 		}
+		if disabled && !wasUnavail {
+			st.unavail++
+		}
 		if st.effectiveWeight < 0 {
 			st.effectiveWeight = 0
 		}
 	} else if st.accessed < st.checked {
 		// mark peer live if check passed
+		if p.slowStart > 0 && p.spec.MaxFails > 0 && st.fails >= p.spec.MaxFails {
+			// It was unavailable and has just proved itself: ramp up.
+			st.recovered = u.nowSec()
+		}
 		st.fails = 0
 	}
 	st.conns.Add(-1)
@@ -336,11 +346,12 @@ func (a *Attempt) getRR(now int64) (*Peer, bool) {
 	for {
 		list := a.list()
 		if !a.backup && len(list) == 1 && len(a.snap.Backup) == 0 {
-			// peers->single: only down and max_conns are checked. (nginx
+			// peers->single: only down, max_conns and (as NGINX Plus) the
+			// active health-check verdict are checked. (nginx
 			// never asks twice: its tries drop to 0 after a single peer is
 			// freed; the tried bit gives a looping caller the same result.)
 			p := list[0]
-			if !a.isTried(0) && !p.off() && (p.spec.MaxConns == 0 || p.st.conns.Load() < int64(p.spec.MaxConns)) {
+			if !a.isTried(0) && !p.off() && p.st.hc.ok() && (p.spec.MaxConns == 0 || p.st.conns.Load() < int64(p.spec.MaxConns)) {
 				a.setTried(0)
 				return p, true
 			}
@@ -373,9 +384,15 @@ func (a *Attempt) getPeer(list []*Peer, now int64) *Peer {
 			continue
 		}
 		st := p.st
+		// w is the weight, lower during slow start: clamp the effective
+		// weight to it (a no-op otherwise, as effective <= weight).
+		w := p.weightAt(now)
+		if st.effectiveWeight > w {
+			st.effectiveWeight = w
+		}
 		st.currentWeight += st.effectiveWeight
 		total += st.effectiveWeight
-		if st.effectiveWeight < p.spec.Weight {
+		if st.effectiveWeight < w {
 			st.effectiveWeight++
 		}
 		if best == nil || st.currentWeight > best.st.currentWeight {
@@ -411,7 +428,7 @@ func (a *Attempt) getLeastConn(now int64) (*Peer, bool) {
 				best, bestI, many = p, i, false
 				continue
 			}
-			l, r := p.st.conns.Load()*int64(best.spec.Weight), best.st.conns.Load()*int64(p.spec.Weight)
+			l, r := p.st.conns.Load()*int64(best.weightAt(now)), best.st.conns.Load()*int64(p.weightAt(now))
 			if l < r {
 				best, bestI, many = p, i, false
 			} else if l == r {
@@ -426,16 +443,20 @@ func (a *Attempt) getLeastConn(now int64) (*Peer, bool) {
 					if a.isTried(i) || p.off() {
 						continue
 					}
-					if p.st.conns.Load()*int64(best.spec.Weight) != best.st.conns.Load()*int64(p.spec.Weight) {
+					if p.st.conns.Load()*int64(best.weightAt(now)) != best.st.conns.Load()*int64(p.weightAt(now)) {
 						continue
 					}
 					if !p.usable(now) {
 						continue
 					}
 					st := p.st
+					w := p.weightAt(now)
+					if st.effectiveWeight > w {
+						st.effectiveWeight = w
+					}
 					st.currentWeight += st.effectiveWeight
 					total += st.effectiveWeight
-					if st.effectiveWeight < p.spec.Weight {
+					if st.effectiveWeight < w {
 						st.effectiveWeight++
 					}
 					if st.currentWeight > best.st.currentWeight {

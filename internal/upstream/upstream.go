@@ -15,6 +15,11 @@
 //     0..n-1 in config order per list (the lua-upstream-nginx-module's
 //     0-based positions); added peers get one more than the highest id ever
 //     assigned in their list. Lists stay in id order.
+//   - Every peer also has an upstream-wide id, the uid (Peer.UID), for APIs
+//     that address a server across both lists (the NGINX Plus REST API):
+//     configured peers get 0..n-1 in config order across primary and backup,
+//     added peers count on, and a uid is never reused. Because both kinds of
+//     id are handed out in the same order, each list is sorted by uid too.
 //   - Every configured server has one liveState (conns, fails, requests,
 //     current/effective weight, accessed/checked). A new Snapshot's Peer for
 //     the same server points to the same liveState, so counters survive
@@ -106,6 +111,14 @@ type ServerSpec struct {
 	// Drain: the peer takes no new requests; those already sent to it
 	// finish. Unlike Down it is meant as the first step of a removal.
 	Drain bool
+	// SlowStart: after the peer comes back (down -> up, or unavailable ->
+	// up) its weight ramps linearly from 1 to Weight over this time (whole
+	// seconds; see Peer.weightAt). 0 disables it. Round robin and least_conn
+	// only, as in NGINX Plus.
+	SlowStart time.Duration
+	// Route is NGINX Plus's `route=` server parameter. It is kept and shown
+	// by the APIs but not used to balance (there is no `sticky`).
+	Route string
 }
 
 // DefaultSpec returns a spec with nginx's defaults for a `server` line
@@ -127,20 +140,47 @@ type Options struct {
 	// method (nginx: ngx_random()). It is called with the balancer mutex
 	// held, so it need not be safe for concurrent use. nil = math/rand/v2.
 	Rand func() uint64
+
+	// OnPublish runs after every runtime change is published, with the
+	// writer lock held, before the operation returns: the `state` file is
+	// saved here so a change is on disk before any caller reports success.
+	OnPublish func(*Snapshot)
+	// AllowEmpty lets an upstream start with no servers: one whose servers
+	// come from a `state` file that is still empty.
+	AllowEmpty bool
 }
 
 // liveState is the per-server state that survives snapshot swaps. Every
-// field is written only with Upstream.mu held (the balancer decides on conns
-// while holding it); conns and requests are atomics so metrics and read APIs
-// can also load them without the lock (Peer.Conns, Peer.Requests).
+// plain field is written only with Upstream.mu held (the balancer decides on
+// conns while holding it); conns and requests are atomics so metrics and read
+// APIs can also load them without the lock (Peer.Conns, Peer.Requests).
 type liveState struct {
 	currentWeight   int
 	effectiveWeight int
 	fails           int
 	accessed        int64 // unix seconds, 0 = never
 	checked         int64 // unix seconds, 0 = never
+	selected        int64 // unix seconds of the last pick, 0 = never
+	recovered       int64 // unix seconds the slow-start ramp began, 0 = none
+	failsTotal      uint64
+	unavail         uint64 // times max_fails was reached (NGINX Plus "unavail")
 	conns           atomic.Int64
 	requests        atomic.Uint64
+
+	// Response statistics, fed by Peer.RecordResponse outside the balancer
+	// lock (they are per response, not per pick, and must not slow picks).
+	resp        [5]atomic.Uint64 // 1xx..5xx
+	respTotal   atomic.Uint64
+	sent        atomic.Uint64
+	received    atomic.Uint64
+	headerNanos atomic.Int64 // sums, for averages
+	respNanos   atomic.Int64
+	codesMu     sync.Mutex
+	codes       map[int]uint64 // per status code; guarded by codesMu
+
+	// hc is the active health-check state (health.go), read lock-free by
+	// usable and written by the checker without the balancer lock.
+	hc healthState
 }
 
 // Peer is one server of a Snapshot. Peers are immutable; the live counters
@@ -150,8 +190,10 @@ type Peer struct {
 	st          *liveState
 	spec        ServerSpec
 	id          int   // stable id within its list (see the package comment)
+	uid         int   // stable id across both lists (see the package comment)
 	group       int   // server entry: peers of one `server` line / Add share it
 	failTimeout int64 // seconds
+	slowStart   int64 // seconds
 	nameID      int32 // index of spec.Name in the consistent-hash ring
 }
 
@@ -170,6 +212,11 @@ func (p *Peer) Name() string { return p.spec.Name }
 // It is not an index into Snapshot.Primary/Backup once peers were removed.
 func (p *Peer) ID() int { return p.id }
 
+// UID returns the peer's stable upstream-wide id: unique across the primary
+// and backup lists, never reused, unchanged by every runtime operation. It is
+// the server "id" of the REST API (Snapshot.FindUID).
+func (p *Peer) UID() int { return p.uid }
+
 // Group identifies the server entry the peer belongs to: peers made from one
 // `server` line (a name resolving to several addresses) or one Add share it.
 // Groups are unique within an Upstream and never reused.
@@ -182,14 +229,29 @@ func (p *Peer) IsBackup() bool { return p.spec.Backup }
 type PeerState struct {
 	CurrentWeight, EffectiveWeight int
 	Conns                          int64
-	Fails                          int
+	Fails                          int // nginx's current failure count (reset on success)
 	Requests                       uint64
 	Accessed, Checked              time.Time // zero when never
+	Selected                       time.Time // last pick; zero when never
+
+	// Unavailable: max_fails failures within fail_timeout, so the balancer
+	// skips the peer until fail_timeout has passed (nginx's test).
+	Unavailable bool
+	// FailsTotal counts every failed attempt; UnavailCount how many times
+	// the peer became unavailable. Both are cumulative (NGINX Plus "fails"
+	// and "unavail"), unlike Fails.
+	FailsTotal, UnavailCount uint64
+	// Weight is the weight the balancer uses now: the configured weight, or
+	// less while slow start ramps it up.
+	Weight int
+	// Health is the active health-check state (see Peer.Health).
+	Health PeerHealth
 }
 
 // State returns a consistent copy of the peer's live state.
 func (p *Peer) State() PeerState {
 	st := p.st
+	now := p.u.nowSec()
 	p.u.mu.Lock()
 	ps := PeerState{
 		CurrentWeight:   st.currentWeight,
@@ -197,11 +259,119 @@ func (p *Peer) State() PeerState {
 		Conns:           st.conns.Load(),
 		Fails:           st.fails,
 		Requests:        st.requests.Load(),
+		Unavailable:     p.unavailable(now),
+		FailsTotal:      st.failsTotal,
+		UnavailCount:    st.unavail,
+		Weight:          p.weightAt(now),
+		Health:          p.Health(),
 	}
-	accessed, checked := st.accessed, st.checked
+	accessed, checked, selected := st.accessed, st.checked, st.selected
 	p.u.mu.Unlock()
-	ps.Accessed, ps.Checked = unixOrZero(accessed), unixOrZero(checked)
+	ps.Accessed, ps.Checked, ps.Selected = unixOrZero(accessed), unixOrZero(checked), unixOrZero(selected)
 	return ps
+}
+
+// Status returns the peer's state in NGINX Plus terms, the first that
+// applies: "down" when marked down, "draining" when draining (an operator's
+// decision wins over any health verdict), "unhealthy" when an active health
+// check failed it, "checking" while a mandatory check has not yet run on it,
+// "unavail" when max_fails was reached within fail_timeout, else "up".
+func (p *Peer) Status() string {
+	return StatusOf(p.spec, p.State())
+}
+
+// StatusOf is Status computed from a spec and one consistent State() read,
+// for callers that already hold both.
+func StatusOf(spec ServerSpec, st PeerState) string {
+	switch {
+	case spec.Down:
+		return "down"
+	case spec.Drain:
+		return "draining"
+	case st.Health.State == HealthUnhealthy:
+		return "unhealthy"
+	case st.Health.State == HealthChecking:
+		return "checking"
+	case st.Unavailable:
+		return "unavail"
+	}
+	return "up"
+}
+
+// PeerStats are a peer's response statistics (see RecordResponse).
+type PeerStats struct {
+	Responses [5]uint64      // by class: [0] = 1xx ... [4] = 5xx
+	Codes     map[int]uint64 // by status code; never nil
+	Total     uint64         // every recorded response, whatever its status
+	Sent      uint64         // bytes sent to the peer
+	Received  uint64         // bytes received from it
+	// Averages over Total (0 when there is none).
+	HeaderTime, ResponseTime time.Duration
+}
+
+// RecordResponse accounts one response obtained from the peer: its status,
+// the bytes sent to and received from the peer, and the time to the response
+// header and to the whole response. It is for the proxy to call once per
+// upstream response; it takes no balancer lock and allocates only the first
+// time a status code is seen.
+func (p *Peer) RecordResponse(status int, sent, received int64, headerTime, responseTime time.Duration) {
+	st := p.st
+	if status >= 100 && status < 600 {
+		st.resp[status/100-1].Add(1)
+		st.codesMu.Lock()
+		if st.codes == nil {
+			st.codes = make(map[int]uint64)
+		}
+		st.codes[status]++
+		st.codesMu.Unlock()
+	}
+	st.respTotal.Add(1)
+	st.sent.Add(uint64(max(sent, 0)))
+	st.received.Add(uint64(max(received, 0)))
+	st.headerNanos.Add(int64(max(headerTime, 0)))
+	st.respNanos.Add(int64(max(responseTime, 0)))
+}
+
+// Stats returns the peer's response statistics. The counters are read one by
+// one, so a response recorded meanwhile may be counted in some and not yet in
+// others.
+func (p *Peer) Stats() PeerStats {
+	st := p.st
+	var s PeerStats
+	for i := range s.Responses {
+		s.Responses[i] = st.resp[i].Load()
+	}
+	s.Total = st.respTotal.Load()
+	s.Sent, s.Received = st.sent.Load(), st.received.Load()
+	if s.Total > 0 {
+		s.HeaderTime = time.Duration(st.headerNanos.Load() / int64(s.Total))
+		s.ResponseTime = time.Duration(st.respNanos.Load() / int64(s.Total))
+	}
+	st.codesMu.Lock()
+	s.Codes = make(map[int]uint64, len(st.codes))
+	for c, n := range st.codes {
+		s.Codes[c] = n
+	}
+	st.codesMu.Unlock()
+	return s
+}
+
+// resetStats zeroes the statistics (not the balancing state). Called with
+// Upstream.mu held.
+func (st *liveState) resetStats() {
+	st.requests.Store(0)
+	st.failsTotal, st.unavail = 0, 0
+	for i := range st.resp {
+		st.resp[i].Store(0)
+	}
+	st.respTotal.Store(0)
+	st.sent.Store(0)
+	st.received.Store(0)
+	st.headerNanos.Store(0)
+	st.respNanos.Store(0)
+	st.codesMu.Lock()
+	st.codes = nil
+	st.codesMu.Unlock()
 }
 
 // Conns returns the peer's active connections without locking.
@@ -221,14 +391,43 @@ func unixOrZero(s int64) time.Time {
 	return time.Unix(s, 0)
 }
 
+// unavailable is nginx's max_fails test: max_fails failures and the last
+// within fail_timeout. Called with Upstream.mu held.
+func (p *Peer) unavailable(now int64) bool {
+	return p.spec.MaxFails > 0 && p.st.fails >= p.spec.MaxFails && now-p.st.checked <= p.failTimeout
+}
+
+// weightAt is the weight the balancer uses at now: during slow start,
+//
+//	w(t) = 1 + (weight-1) * t / slow_start   (integer division)
+//
+// for t = now - recovery in whole seconds, 0 <= t < slow_start; the
+// configured weight afterwards and without slow start. So a peer of weight
+// 10 with slow_start=30s weighs 1 at once, 4 after 10s, 7 after 20s and 10
+// from 30s on. It starts at 1, not 0, so that a recovering peer still gets a
+// trickle of traffic that proves it. Called with Upstream.mu held (reads
+// st.recovered); a few integer operations, no allocation.
+func (p *Peer) weightAt(now int64) int {
+	w := p.spec.Weight
+	if p.slowStart <= 0 || w <= 1 || p.st.recovered == 0 {
+		return w
+	}
+	t := max(now-p.st.recovered, 0)
+	if t >= p.slowStart {
+		return w
+	}
+	return 1 + int(int64(w-1)*t/p.slowStart)
+}
+
 // usable is nginx's per-peer availability test (down, max_fails within
-// fail_timeout, max_conns). The tried set is checked by the callers.
+// fail_timeout, max_conns) plus NGINX Plus's health-check verdict. The
+// tried set is checked by the callers.
 func (p *Peer) usable(now int64) bool {
-	if p.off() {
+	if p.off() || !p.st.hc.ok() {
 		return false
 	}
 	st := p.st
-	if p.spec.MaxFails > 0 && st.fails >= p.spec.MaxFails && now-st.checked <= p.failTimeout {
+	if p.unavailable(now) {
 		return false
 	}
 	if p.spec.MaxConns > 0 && st.conns.Load() >= int64(p.spec.MaxConns) {
@@ -285,10 +484,20 @@ type Upstream struct {
 	rand       func() uint64
 
 	wmu       sync.Mutex // serializes writers (runtime operations)
-	nextID    [2]int     // next id per list [primary, backup]; guarded by wmu
-	nextGroup int        // guarded by wmu
-	mu        sync.Mutex // balancer mutex: guards every liveState, orders snapshot publication
-	snap      atomic.Pointer[Snapshot]
+	onPublish func(*Snapshot)
+	nextID    [2]int // next id per list [primary, backup]; guarded by wmu
+	nextUID   int    // next upstream-wide id; guarded by wmu
+	nextGroup int    // guarded by wmu
+	// zombies are the live states of removed peers that may still have
+	// requests in flight (NGINX Plus "zombies"); guarded by wmu.
+	zombies []*liveState
+	mu      sync.Mutex // balancer mutex: guards every liveState, orders snapshot publication
+	snap    atomic.Pointer[Snapshot]
+
+	// hcCount and hcMandatory describe the active health checks (see
+	// SetHealthChecks): how many there are and which are mandatory.
+	hcCount     atomic.Int32
+	hcMandatory atomic.Uint64
 }
 
 // New creates an upstream. It fails when there are no servers, when only
@@ -298,7 +507,7 @@ func New(opts Options, servers []ServerSpec) (*Upstream, error) {
 	if opts.Method < RoundRobin || opts.Method > Random {
 		return nil, fmt.Errorf("invalid balancing method %d", int(opts.Method))
 	}
-	if len(servers) == 0 {
+	if len(servers) == 0 && !opts.AllowEmpty {
 		return nil, errors.New("no servers are inside upstream")
 	}
 	u := &Upstream{
@@ -309,6 +518,7 @@ func New(opts Options, servers []ServerSpec) (*Upstream, error) {
 		now:        opts.Now,
 		log:        opts.Log,
 		rand:       opts.Rand,
+		onPublish:  opts.OnPublish,
 	}
 	if u.now == nil {
 		u.now = time.Now
@@ -341,7 +551,7 @@ func New(opts Options, servers []ServerSpec) (*Upstream, error) {
 			primary = append(primary, p)
 		}
 	}
-	if len(primary) == 0 {
+	if len(primary) == 0 && !(opts.AllowEmpty && len(backup) == 0) {
 		return nil, fmt.Errorf("no servers in upstream %q", u.name)
 	}
 	u.snap.Store(u.build(nil, primary, backup, false))
@@ -393,8 +603,16 @@ func (u *Upstream) normalize(s ServerSpec) (ServerSpec, error) {
 	if s.MaxConns < 0 {
 		return s, fmt.Errorf("invalid parameter \"max_conns=%d\"", s.MaxConns)
 	}
+	if s.SlowStart < 0 {
+		return s, fmt.Errorf("invalid parameter \"slow_start=%s\"", s.SlowStart)
+	}
 	if s.Backup && !u.method.supportsBackup() {
 		return s, errors.New("balancing method does not support parameter \"backup\"")
+	}
+	// NGINX Plus refuses slow_start with hash, ip_hash and random: their
+	// choice does not go through the weights the ramp changes.
+	if s.SlowStart > 0 && !u.method.supportsBackup() {
+		return s, errors.New("balancing method does not support parameter \"slow_start\"")
 	}
 	return s, nil
 }
@@ -408,14 +626,27 @@ func (u *Upstream) newPeer(s ServerSpec) *Peer {
 	}
 	id := u.nextID[l]
 	u.nextID[l]++
-	return &Peer{
-		u:           u,
-		st:          &liveState{effectiveWeight: s.Weight},
-		spec:        s,
-		id:          id,
-		group:       u.nextGroup,
-		failTimeout: int64(s.FailTimeout / time.Second),
+	uid := u.nextUID
+	u.nextUID++
+	p := &Peer{
+		u:     u,
+		st:    &liveState{effectiveWeight: s.Weight},
+		id:    id,
+		uid:   uid,
+		group: u.nextGroup,
 	}
+	// A mandatory health check holds every new peer, configured or added
+	// at run time, in "checking" until its first result.
+	p.st.hc.pending.Store(u.hcMandatory.Load())
+	p.setSpec(s)
+	return p
+}
+
+// setSpec sets the spec and the values derived from it.
+func (p *Peer) setSpec(s ServerSpec) {
+	p.spec = s
+	p.failTimeout = int64(s.FailTimeout / time.Second)
+	p.slowStart = int64(s.SlowStart / time.Second)
 }
 
 // build assembles a snapshot from peer lists. The Peer structs are copied
@@ -495,6 +726,11 @@ func (u *Upstream) publish(s *Snapshot, mutate func()) {
 	}
 	u.snap.Store(s)
 	u.mu.Unlock()
+	if u.onPublish != nil {
+		// Still under wmu: the hook sees changes in order, and a caller
+		// learns of success only after it ran (the state file is written).
+		u.onPublish(s)
+	}
 }
 
 // modify replaces one peer (found by stable id) with a changed copy and
@@ -529,14 +765,26 @@ func (u *Upstream) modify(backup bool, id int, change func(*Peer) (reuseRing boo
 func (u *Upstream) SetDown(backup bool, id int, down bool) error {
 	u.wmu.Lock()
 	defer u.wmu.Unlock()
+	wasDown := false
 	return u.modify(backup, id, func(p *Peer) bool {
+		wasDown = p.spec.Down
 		p.spec.Down = down
 		return true
 	}, func(p *Peer) {
 		if !down {
-			p.st.fails = 0
+			u.cameUp(p, wasDown)
 		}
 	})
+}
+
+// cameUp is the live-state side of turning a peer up: its fails are
+// cleared and, when it really was down, its slow-start ramp begins. Called
+// with mu held.
+func (u *Upstream) cameUp(p *Peer, wasDown bool) {
+	p.st.fails = 0
+	if wasDown && p.slowStart > 0 {
+		p.st.recovered = u.nowSec()
+	}
 }
 
 // SetDrain starts or stops draining a peer: while draining it is never
@@ -569,22 +817,10 @@ func (u *Upstream) SetWeight(backup bool, id int, weight int) error {
 // Add appends a server to the primary or backup set (by spec.Backup) and
 // returns its stable id. The new peer starts with fresh live state.
 func (u *Upstream) Add(spec ServerSpec) (int, error) {
-	spec, err := u.normalize(spec)
+	p, err := u.AddPeer(spec)
 	if err != nil {
 		return 0, err
 	}
-	u.wmu.Lock()
-	defer u.wmu.Unlock()
-	u.nextGroup++
-	p := u.newPeer(spec)
-	old := u.snap.Load()
-	primary, bk := old.Primary, old.Backup
-	if spec.Backup {
-		bk = appendPeer(bk, p)
-	} else {
-		primary = appendPeer(primary, p)
-	}
-	u.publish(u.build(old, primary, bk, spec.Backup), nil)
 	return p.id, nil
 }
 
@@ -605,6 +841,7 @@ func (u *Upstream) Remove(backup bool, id int) error {
 	} else {
 		primary = removeAt(primary, i, i+1)
 	}
+	u.addZombies(old.Peers(backup)[i : i+1])
 	u.publish(u.build(old, primary, bk, backup), nil)
 	return nil
 }
@@ -678,8 +915,188 @@ func (u *Upstream) RemoveAddr(addr string) (backup bool, ids []int, err error) {
 	} else {
 		primary = removeAt(primary, lo, hi)
 	}
+	u.addZombies(list[lo:hi])
 	u.publish(u.build(old, primary, bk, m.backup), nil)
 	return m.backup, ids, nil
+}
+
+// ---- upstream-wide ids (uid): the operations of the REST API ----
+
+// ErrServerExists is returned by AddUniquePeer when the upstream already has
+// a server with the address or name.
+var ErrServerExists = errors.New("server already exists")
+
+// ErrImmutable is returned by Update when the change touches the server's
+// name, address or role (backup): those define which server it is, so
+// changing them would be a remove and an add.
+var ErrImmutable = errors.New("server address and backup role cannot be changed")
+
+// FindUID returns the peer with the given upstream-wide id, from either
+// list, or ErrBadPeerID.
+func (s *Snapshot) FindUID(uid int) (*Peer, error) {
+	p, _, _, err := s.findUID(uid)
+	return p, err
+}
+
+// findUID also returns the peer's list and index. Each list is sorted by
+// uid (see the package comment), so two binary searches find it.
+func (s *Snapshot) findUID(uid int) (p *Peer, backup bool, i int, err error) {
+	for _, backup := range [2]bool{false, true} {
+		list := s.Peers(backup)
+		i, ok := slices.BinarySearchFunc(list, uid, func(p *Peer, uid int) int { return cmp.Compare(p.uid, uid) })
+		if ok {
+			return list[i], backup, i, nil
+		}
+	}
+	return nil, false, 0, ErrBadPeerID
+}
+
+// All returns the primary peers followed by the backup ones: every server in
+// uid order within its list.
+func (s *Snapshot) All() []*Peer {
+	out := make([]*Peer, 0, len(s.Primary)+len(s.Backup))
+	return append(append(out, s.Primary...), s.Backup...)
+}
+
+// AddPeer is Add returning the published peer, so the caller learns both of
+// its ids (ID and UID).
+func (u *Upstream) AddPeer(spec ServerSpec) (*Peer, error) {
+	return u.add(spec, false)
+}
+
+// AddUniquePeer is AddPeer that fails with ErrServerExists, changing
+// nothing, when a peer of the upstream (either list) already has spec's
+// address or name. The check and the addition are one atomic step.
+func (u *Upstream) AddUniquePeer(spec ServerSpec) (*Peer, error) {
+	return u.add(spec, true)
+}
+
+func (u *Upstream) add(spec ServerSpec, unique bool) (*Peer, error) {
+	spec, err := u.normalize(spec)
+	if err != nil {
+		return nil, err
+	}
+	u.wmu.Lock()
+	defer u.wmu.Unlock()
+	old := u.snap.Load()
+	if unique {
+		for _, list := range [2][]*Peer{old.Primary, old.Backup} {
+			for _, p := range list {
+				if p.spec.Addr == spec.Addr || p.spec.Name == spec.Name {
+					return nil, fmt.Errorf("%w: %s", ErrServerExists, spec.Name)
+				}
+			}
+		}
+	}
+	u.nextGroup++
+	p := u.newPeer(spec)
+	primary, bk := old.Primary, old.Backup
+	if spec.Backup {
+		bk = appendPeer(bk, p)
+	} else {
+		primary = appendPeer(primary, p)
+	}
+	s := u.build(old, primary, bk, spec.Backup)
+	u.publish(s, nil)
+	list := s.Peers(spec.Backup)
+	return list[len(list)-1], nil
+}
+
+// Update changes several parameters of the peer with the given uid in one
+// atomic step: change edits a copy of the spec; the result is validated like
+// a new server, and either all of it is published or, on any error, nothing
+// (ErrBadPeerID, ErrImmutable when Name, Addr or Backup changed, or the
+// validation error). It returns the published peer.
+//
+// Effects on the live state, as the single-purpose operations have them: a
+// new weight resets the effective weight (SetWeight); turning the peer up
+// clears its fails and, with slow_start, starts the ramp (SetDown).
+func (u *Upstream) Update(uid int, change func(*ServerSpec)) (*Peer, error) {
+	u.wmu.Lock()
+	defer u.wmu.Unlock()
+	old := u.snap.Load()
+	p, backup, i, err := old.findUID(uid)
+	if err != nil {
+		return nil, err
+	}
+	spec := p.spec
+	change(&spec)
+	if spec.Name != p.spec.Name || spec.Addr != p.spec.Addr || spec.Backup != p.spec.Backup {
+		return nil, ErrImmutable
+	}
+	if spec.Weight == 0 {
+		// normalize would turn 0 into the default 1; here it is a mistake.
+		return nil, fmt.Errorf("invalid parameter \"weight=%d\"", spec.Weight)
+	}
+	if spec, err = u.normalize(spec); err != nil {
+		return nil, err
+	}
+	np := *p
+	np.setSpec(spec)
+	primary, bk := old.Primary, old.Backup
+	if backup {
+		bk = replaceAt(bk, i, &np)
+	} else {
+		primary = replaceAt(primary, i, &np)
+	}
+	// The consistent-hash ring depends on the primary names and weights only.
+	s := u.build(old, primary, bk, backup || spec.Weight == p.spec.Weight)
+	wasDown := p.spec.Down
+	u.publish(s, func() {
+		if spec.Weight != p.spec.Weight {
+			np.st.effectiveWeight = spec.Weight
+		}
+		if wasDown && !spec.Down {
+			u.cameUp(&np, true)
+		}
+	})
+	return s.Peers(backup)[i], nil
+}
+
+// RemoveUID deletes the peer with the given upstream-wide id (see Remove).
+func (u *Upstream) RemoveUID(uid int) error {
+	p, err := u.Snapshot().FindUID(uid)
+	if err != nil {
+		return err
+	}
+	// Remove looks the peer up again under the writer lock: if it went in
+	// between, that is ErrBadPeerID, as it should be.
+	return u.Remove(p.IsBackup(), p.ID())
+}
+
+// addZombies remembers removed peers' live states while requests may still
+// be in flight on them. Called with wmu held.
+func (u *Upstream) addZombies(removed []*Peer) {
+	for _, p := range removed {
+		u.zombies = append(u.zombies, p.st)
+	}
+	u.pruneZombies()
+}
+
+// pruneZombies forgets removed peers with no request in flight; once a
+// removed peer has none it never gets another. Called with wmu held.
+func (u *Upstream) pruneZombies() {
+	u.zombies = slices.DeleteFunc(u.zombies, func(st *liveState) bool { return st.conns.Load() == 0 })
+}
+
+// Zombies returns the number of removed peers still processing requests.
+func (u *Upstream) Zombies() int {
+	u.wmu.Lock()
+	defer u.wmu.Unlock()
+	u.pruneZombies()
+	return len(u.zombies)
+}
+
+// ResetStats zeroes the statistics of every peer (requests, responses,
+// bytes, times, total fails, unavail count) without touching the state the
+// balancer decides on.
+func (u *Upstream) ResetStats() {
+	s := u.Snapshot()
+	u.mu.Lock()
+	for _, p := range s.All() {
+		p.st.resetStats()
+	}
+	u.mu.Unlock()
 }
 
 func replaceAt(list []*Peer, i int, p *Peer) []*Peer {
