@@ -495,7 +495,8 @@ type Upstream struct {
 	snap    atomic.Pointer[Snapshot]
 
 	// hcCount and hcMandatory describe the active health checks (see
-	// SetHealthChecks): how many there are and which are mandatory.
+	// SetHealthChecks): how many there are, and the pending bits a new peer
+	// starts with (the mandatory checks' bits, already in place: << 32).
 	hcCount     atomic.Int32
 	hcMandatory atomic.Uint64
 }
@@ -637,7 +638,7 @@ func (u *Upstream) newPeer(s ServerSpec) *Peer {
 	}
 	// A mandatory health check holds every new peer, configured or added
 	// at run time, in "checking" until its first result.
-	p.st.hc.pending.Store(u.hcMandatory.Load())
+	p.st.hc.word.Store(u.hcMandatory.Load())
 	p.setSpec(s)
 	return p
 }
