@@ -23,6 +23,7 @@ import (
 
 	"upstreamd/internal/config"
 	"upstreamd/internal/errlog"
+	"upstreamd/internal/health"
 	"upstreamd/internal/httpd"
 	"upstreamd/internal/ngxlua"
 	"upstreamd/internal/proxy"
@@ -54,6 +55,9 @@ type Generation struct {
 	loadedAt time.Time
 	number   int
 	savers   map[string]*stateSaver // upstreams with a `state` file
+	// stopHealth stops the generation's active health checks (nil until
+	// the generation is started; idempotent).
+	stopHealth func()
 }
 
 // Load reads and validates the configuration and builds a generation. It
@@ -212,6 +216,9 @@ func (g *Generation) openErrorLogs(stderr io.Writer) (*errlog.Logger, error) {
 }
 
 func (g *Generation) close() {
+	if g.stopHealth != nil {
+		g.stopHealth()
+	}
 	if g.lua != nil {
 		g.lua.Close()
 	}
@@ -259,6 +266,9 @@ func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.gen.Load()
+	// Before the listeners: mandatory peers are "checking" from the first
+	// request on.
+	g.stopHealth = health.Start(g.Config, g.Upstreams, nil, g.Log)
 	if err := s.syncListeners(g); err != nil {
 		return err
 	}
@@ -439,7 +449,8 @@ func (s *Server) Reload() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	carryRuntimeState(old.Upstreams, g.Upstreams, g.savers)
+	carryRuntimeState(old, g)
+	g.stopHealth = health.Start(g.Config, g.Upstreams, old.Upstreams, g.Log)
 	if err := s.syncListeners(g); err != nil {
 		g.close()
 		old.Log.Logf(errlog.Emerg, 0, "%v", err)
@@ -448,6 +459,11 @@ func (s *Server) Reload() error {
 	s.count++
 	g.number = s.count
 	s.gen.Store(g)
+	// The old checks stop now, not when the old generation retires: two
+	// sets probing the same servers would double the load on them.
+	if old.stopHealth != nil {
+		old.stopHealth()
+	}
 	s.applyProcess(g)
 	if err := s.initWorker(g); err != nil {
 		g.Log.Logf(errlog.Error, 0, "%v", err)
@@ -457,44 +473,64 @@ func (s *Server) Reload() error {
 	return nil
 }
 
-// carryRuntimeState keeps runtime down/weight changes made to servers that
-// still exist (same upstream name, address and role) across a reload.
-func carryRuntimeState(old, cur *upstream.Registry, stateful map[string]*stateSaver) {
-	for _, name := range cur.Names() {
-		o, n := old.Get(name), cur.Get(name)
+// carryRuntimeState keeps, across a reload, the down/drain/weight changes
+// made at run time to servers that still exist (same upstream, name,
+// address and role). A value is carried only where the old live value
+// differs from what the old config said, so an edit of the config itself
+// still takes effect.
+func carryRuntimeState(old, cur *Generation) {
+	for _, name := range cur.Upstreams.Names() {
+		o, n := old.Upstreams.Get(name), cur.Upstreams.Get(name)
 		// An upstream with a state file was just loaded from it: the file
 		// already holds every runtime change.
-		if o == nil || stateful[name] != nil {
+		if o == nil || cur.savers[name] != nil {
 			continue
 		}
-		carryList(o.Snapshot().Primary, n, false)
-		carryList(o.Snapshot().Backup, n, true)
+		configured := configuredSpecs(old.Config, name)
+		carryList(o.Snapshot().Primary, configured, n, false)
+		carryList(o.Snapshot().Backup, configured, n, true)
 	}
 }
 
-func carryList(oldPeers []*upstream.Peer, n *upstream.Upstream, backup bool) {
-	prev := map[string]upstream.ServerSpec{}
+// configuredSpecs maps "name|addr" to what the config said for that peer.
+func configuredSpecs(cfg *config.Config, upstreamName string) map[string]config.UpstreamServer {
+	out := map[string]config.UpstreamServer{}
+	if cfg.HTTP == nil {
+		return out
+	}
+	for _, u := range cfg.HTTP.Upstreams {
+		if u.Name != upstreamName {
+			continue
+		}
+		for _, s := range u.Servers {
+			for _, a := range s.Addrs {
+				out[s.Name+"|"+a] = *s
+			}
+		}
+	}
+	return out
+}
+
+func carryList(oldPeers []*upstream.Peer, configured map[string]config.UpstreamServer, n *upstream.Upstream, backup bool) {
+	live := map[string]upstream.ServerSpec{}
 	for _, p := range oldPeers {
-		prev[p.Spec().Name+"|"+p.Addr()] = p.Spec()
+		live[p.Spec().Name+"|"+p.Addr()] = p.Spec()
 	}
-	snap := n.Snapshot()
-	peers := snap.Primary
-	if backup {
-		peers = snap.Backup
-	}
-	for _, p := range peers {
-		o, ok := prev[p.Spec().Name+"|"+p.Addr()]
+	for _, p := range n.Snapshot().Peers(backup) {
+		key := p.Spec().Name + "|" + p.Addr()
+		o, ok := live[key]
 		if !ok {
 			continue
 		}
+		was, fromConfig := configured[key]
 		id := p.ID()
-		if o.Down != p.Spec().Down {
+		if o.Down != p.Spec().Down && (!fromConfig || o.Down != was.Down) {
 			_ = n.SetDown(backup, id, o.Down)
 		}
-		if o.Drain != p.Spec().Drain {
+		if o.Drain != p.Spec().Drain && (!fromConfig || o.Drain != was.Drain) {
 			_ = n.SetDrain(backup, id, o.Drain)
 		}
-		if o.Weight != p.Spec().Weight {
+		if o.Weight != p.Spec().Weight && (!fromConfig || o.Weight != was.Weight) {
 			_ = n.SetWeight(backup, id, o.Weight)
 		}
 	}

@@ -67,6 +67,9 @@ type builder struct {
 	once   map[string]bool // main/events directives already seen
 	events bool
 	http   *httpB
+	// healthB collects health_check and match until the http block is
+	// complete (see finishHealth).
+	healthB *healthB
 }
 
 func (b *builder) build(tree []*nginxconf.Directive) (*Config, error) {
@@ -88,6 +91,12 @@ func (b *builder) build(tree []*nginxconf.Directive) (*Config, error) {
 	}
 	if b.http != nil {
 		if err := b.finishHTTP(); err != nil {
+			return nil, err
+		}
+		if err := b.finishHealth(); err != nil {
+			return nil, err
+		}
+		if err := b.finishMetrics(); err != nil {
 			return nil, err
 		}
 	}

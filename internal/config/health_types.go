@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"regexp"
+	"time"
+)
 
 // HealthCheck is NGINX Plus's `health_check` in a location that proxies to
 // an upstream: the upstream's peers are probed actively.
@@ -18,6 +21,11 @@ type HealthCheck struct {
 	Type       string // "http" (default) or "tcp"
 	File       string
 	Line       int
+
+	// From the location, so probes look like its requests: the Host header
+	// (see healthHost) and proxy_connect_timeout / proxy_read_timeout.
+	Host                        string
+	ConnectTimeout, ReadTimeout time.Duration
 }
 
 // Match is a `match NAME { ... }` block of http: the conditions a health
@@ -31,8 +39,19 @@ type Match struct {
 }
 
 // MatchRule is one line of a match block (status, header or body test).
+// A response matches the block when it passes every rule.
 type MatchRule struct {
-	Kind   string // "status", "header", "body"
+	Kind string   // "status", "header", "body"
+	Args []string // the directive's arguments as written
+
+	// Negate: "status ! ...", "header ! NAME", the != and !~ operators.
 	Negate bool
-	Args   []string // the directive's arguments as written
+	// Codes are the inclusive status ranges of a status rule (one code is
+	// a range of one); the rule holds when the status is in any of them.
+	Codes [][2]int
+	// Header is the header name of a header rule; Op is "" (presence),
+	// "=", "!=", "~" or "!~", and Value its operand.
+	Header, Op, Value string
+	// Re is the compiled regex of the ~ and !~ operators (header and body).
+	Re *regexp.Regexp
 }

@@ -288,7 +288,26 @@ func peerTable(L *lua.LState, p *upstream.Peer) *lua.LTable {
 	}
 	pt.RawSetString("down", lua.LBool(s.Down))
 	pt.RawSetString("drain", lua.LBool(s.Drain))
+	if h := st.Health; h.State != upstream.HealthNone {
+		pt.RawSetString("health", healthTable(L, h))
+	}
 	return pt
+}
+
+// healthTable is a peer's `health` field, present when its upstream has
+// active health checks: the verdict ("healthy", "unhealthy", "checking";
+// down and drain are separate fields and win over it) and the NGINX Plus
+// counters, with last_passed once a check ran on the peer.
+func healthTable(L *lua.LState, h upstream.PeerHealth) *lua.LTable {
+	t := L.CreateTable(0, 5)
+	t.RawSetString("state", lua.LString(h.State.String()))
+	t.RawSetString("checks", lua.LNumber(h.Checks))
+	t.RawSetString("fails", lua.LNumber(h.Fails))
+	t.RawSetString("unhealthy", lua.LNumber(h.Unhealthy))
+	if h.Probed {
+		t.RawSetString("last_passed", lua.LBool(h.LastPassed))
+	}
+	return t
 }
 
 // addServerOptions are add_server's option keys, the `server` parameters

@@ -269,3 +269,33 @@ func TestNgxUpstreamPeerState(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// get_primary_peers/get_backup_peers gain a `health` table when the
+// upstream has active health checks, and only then.
+func TestNgxUpstreamHealth(t *testing.T) {
+	reg := testRegistry(t, time.Now)
+	e, _ := newTestEngine(t, Options{Upstreams: func() *upstream.Registry { return reg }})
+	foo := reg.Get("foo.com")
+	if err := foo.SetHealthChecks(1, 1); err != nil { // mandatory
+		t.Fatal(err)
+	}
+	s := foo.Snapshot()
+	s.Primary[0].CountCheck(false)
+	s.Primary[0].SetCheckVerdict(0, false)
+	s.Primary[1].CountCheck(true)
+	s.Primary[1].SetCheckVerdict(0, true)
+	_ = foo.SetDown(false, 1, true) // manual down: its own field, health unchanged
+	tests := []struct{ name, src, want string }{
+		{"primary", `local out = {} for _, p in ipairs(upstream.get_primary_peers("foo.com")) do out[#out+1] = p.name .. (p.down and "(down)" or "") .. dump(p.health) end ngx.print(table.concat(out, " "))`,
+			"127.0.0.1:80{checks=1 fails=1 last_passed=false state=unhealthy unhealthy=1} " +
+				"10.0.0.1:81(down){checks=1 fails=0 last_passed=true state=healthy unhealthy=0} " +
+				"10.0.0.2:81{checks=0 fails=0 state=checking unhealthy=0}"},
+		{"backup", `ngx.print(dump(upstream.get_backup_peers("foo.com")[1].health))`, "{checks=0 fails=0 state=checking unhealthy=0}"},
+		{"no checks", `ngx.print(tostring(upstream.get_primary_peers("bar")[1].health))`, "nil"},
+	}
+	for _, tt := range tests {
+		if got := runOK(t, e, newFakeReq(), dumpLua+tt.src); got != tt.want {
+			t.Errorf("%s:\ngot  %q\nwant %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -172,7 +172,7 @@ func TestHealthCounters(t *testing.T) {
 	p.CountCheck(true)
 	p.CountCheck(false)
 	p.SetCheckVerdict(0, false)
-	p.SetCheckVerdict(0, false) // still unhealthy: not a new transition
+	p.SetCheckVerdict(0, false)  // still unhealthy: not a new transition
 	_ = u.SetWeight(false, 0, 3) // a new snapshot keeps the live state
 	h := u.Snapshot().Primary[0].Health()
 	want := PeerHealth{State: HealthUnhealthy, Checks: 2, Fails: 1, Unhealthy: 1, Probed: true}
