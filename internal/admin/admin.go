@@ -69,6 +69,9 @@ type Options struct {
 	RequestID func(*http.Request) string
 	// Now is the clock for "timestamp"; nil = time.Now.
 	Now func() time.Time
+	// Keepalive returns the idle keepalive connections to an upstream (the
+	// proxy's pool holds them, not the upstream); nil reports 0.
+	Keepalive func(upstream string) int
 }
 
 type handler struct {
@@ -221,7 +224,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rUpstreams:
 		out := object{}
 		for _, u := range h.registry().All() {
-			out = append(out, member{u.Name(), fields.filter(upstreamObject(u))})
+			out = append(out, member{u.Name(), fields.filter(upstreamObject(u, h.keepalive(u.Name())))})
 		}
 		h.reply(w, http.StatusOK, out)
 	default:
@@ -261,7 +264,7 @@ func (h *handler) upstreamOp(r *http.Request, rt route, u *upstream.Upstream, fi
 		u.ResetStats()
 		return http.StatusNoContent, nil, nil
 	case rt.kind == rUpstream:
-		return http.StatusOK, fields.filter(upstreamObject(u)), nil
+		return http.StatusOK, fields.filter(upstreamObject(u, h.keepalive(u.Name()))), nil
 	case rt.kind == rServers && r.Method == "POST":
 		status, body, aerr = h.addServer(r, u)
 	case rt.kind == rServers:
@@ -308,6 +311,13 @@ func parseServerID(s string) (int, *apiError) {
 		return 0, errBadServerID
 	}
 	return n, nil
+}
+
+func (h *handler) keepalive(name string) int {
+	if h.o.Keepalive == nil {
+		return 0
+	}
+	return h.o.Keepalive(name)
 }
 
 func (h *handler) registry() *upstream.Registry {

@@ -9,8 +9,9 @@ import (
 )
 
 // upstreamObject is NGINX Plus's "HTTP Upstream": the peers with their
-// statistics, then keepalive, zombies and zone.
-func upstreamObject(u *upstream.Upstream) object {
+// statistics, then keepalive (the idle keepalive connections to the
+// upstream, which the proxy's pool holds), zombies and zone.
+func upstreamObject(u *upstream.Upstream, keepalive int) object {
 	snap := u.Snapshot()
 	peers := make([]object, 0, len(snap.Primary)+len(snap.Backup))
 	for _, p := range snap.All() {
@@ -18,9 +19,7 @@ func upstreamObject(u *upstream.Upstream) object {
 	}
 	return object{
 		{"peers", peers},
-		// Idle keepalive connections are the proxy's, not the upstream's;
-		// they are not reported yet.
-		{"keepalive", 0},
+		{"keepalive", keepalive},
 		{"zombies", u.Zombies()},
 		// Every upstream here is as dynamic as a Plus upstream with a
 		// `zone`; the zone is named after the upstream.
@@ -46,7 +45,7 @@ func peerObject(p *upstream.Peer) object {
 		{"name", p.Name()},
 		{"backup", p.IsBackup()},
 		{"weight", spec.Weight},
-		{"state", status(spec, st)},
+		{"state", upstream.StatusOf(spec, st)},
 		{"active", st.Conns},
 	}
 	if spec.MaxConns > 0 {
@@ -67,9 +66,7 @@ func peerObject(p *upstream.Peer) object {
 		member{"received", stats.Received},
 		member{"fails", st.FailsTotal},
 		member{"unavail", st.UnavailCount},
-		// There are no active health checks (yet): zero counters, and no
-		// last_passed since no check ever ran.
-		member{"health_checks", object{{"checks", 0}, {"fails", 0}, {"unhealthy", 0}}},
+		member{"health_checks", healthObject(st.Health)},
 		member{"downtime", 0},
 	)
 	if !st.Selected.IsZero() {
@@ -83,18 +80,15 @@ func peerObject(p *upstream.Peer) object {
 	return o
 }
 
-// status is the peer's "state" from one consistent State() read (Peer.Status
-// would take a second one).
-func status(spec upstream.ServerSpec, st upstream.PeerState) string {
-	switch {
-	case spec.Down:
-		return "down"
-	case spec.Drain:
-		return "draining"
-	case st.Unavailable:
-		return "unavail"
+// healthObject is a peer's "health_checks": the active health-check
+// counters, and last_passed once a check ran on the peer (NGINX Plus leaves
+// it out before).
+func healthObject(h upstream.PeerHealth) object {
+	o := object{{"checks", h.Checks}, {"fails", h.Fails}, {"unhealthy", h.Unhealthy}}
+	if h.Probed {
+		o = append(o, member{"last_passed", h.LastPassed})
 	}
-	return "up"
+	return o
 }
 
 // serverObject is NGINX Plus's "HTTP Upstream Server": the parameters that

@@ -16,7 +16,13 @@ func (g *Generation) apiHandler(api *config.API, prefix string) http.Handler {
 	return admin.New(admin.Options{
 		Upstreams: func() *upstream.Registry { return g.Upstreams },
 		Write:     api.Write,
-		Prefix:    prefix,
+		Keepalive: func(name string) int {
+			if p := g.pools[name]; p != nil {
+				return p.Idle()
+			}
+			return 0
+		},
+		Prefix: prefix,
 		Nginx: func() admin.NginxInfo {
 			return admin.NginxInfo{
 				Version:       httpd.NginxVersion,

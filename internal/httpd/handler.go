@@ -361,6 +361,8 @@ func (h *Handler) runLocation(r *request) flow {
 	switch {
 	case loc.API != nil:
 		return r.serveAPI()
+	case loc.Prometheus:
+		return r.servePrometheus()
 	case rt.content != nil:
 		if f := r.runLua(rt.content, ngxlua.PhaseContent); f.kind != flowNext {
 			return f

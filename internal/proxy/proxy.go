@@ -218,6 +218,11 @@ type session struct {
 	nonIdempotent   bool // POST, LOCK, PATCH (nginx's rule for next upstream)
 	replayable      bool // GET, HEAD, OPTIONS, TRACE, PUT, DELETE (stale keepalive retry)
 
+	// Per-try statistics for the peer (see record): whether the response
+	// head arrived, and the Result byte counts when the try began.
+	gotHeader          bool
+	trySent0, tryRecv0 int64
+
 	reqBuf  []byte
 	reqKeep bool
 	bodyOut bool // the body is sent separately from reqBuf
@@ -275,6 +280,7 @@ func (s *session) release() {
 	s.ctx, s.w, s.out, s.t, s.o, s.res, s.logf = nil, nil, nil, Target{}, nil, nil, nil
 	s.att = upstream.Attempt{}
 	s.addr, s.act = "", ""
+	s.gotHeader = false
 	s.rd.pc = nil
 	s.hdr.block = nil
 	s.body = bodyReader{}
@@ -490,6 +496,7 @@ func (s *session) roundTrip() (failure, bool) {
 		f, ok, ioErr := s.readHeader()
 		if ok {
 			s.setHeaderTime(time.Since(s.tryStart))
+			s.gotHeader = true
 			return failure{}, true
 		}
 		f.sent = true
@@ -558,12 +565,34 @@ func (s *session) cancelErr(err error) error {
 	return err
 }
 
-// finish passes the current peer to Attempt.Finish.
+// finish ends the current try: it records the peer's response statistics
+// and passes the peer to Attempt.Finish. Every try ends here, after endTry
+// and after its connection was closed or released (so the byte counts are
+// complete).
 func (s *session) finish(failed bool) {
 	if s.peer != nil {
+		s.record()
 		s.att.Finish(s.peer, failed)
 		s.peer = nil
 	}
+}
+
+// record accounts the try in the peer's statistics when the peer answered.
+// As in NGINX Plus, "responses" counts responses received from the peer
+// (whatever happens to them next: retried on, intercepted, cut short by the
+// client); a try that got no response head — refused, timed out, invalid
+// header — is a failure (Attempt.Finish counts it in "fails"), not a
+// response, and a client that left before the head leaves neither. It is
+// done before Finish so that once "active" drops the response is counted.
+// The peer's counters are atomics: no lock, no allocation.
+func (s *session) record() {
+	if !s.gotHeader {
+		return
+	}
+	s.gotHeader = false
+	r := s.res
+	i := len(r.HeaderTimes) - 1
+	s.peer.RecordResponse(s.hdr.status, r.BytesSent-s.trySent0, r.BytesReceived-s.tryRecv0, r.HeaderTimes[i], r.ResponseTimes[i])
 }
 
 // ---- Result bookkeeping ----
@@ -571,6 +600,8 @@ func (s *session) finish(failed bool) {
 func (s *session) beginTry() {
 	r := s.res
 	s.tryStart = time.Now()
+	s.gotHeader = false
+	s.trySent0, s.tryRecv0 = r.BytesSent, r.BytesReceived
 	r.Addrs = append(r.Addrs, s.addr)
 	r.Statuses = append(r.Statuses, 0)
 	r.ResponseTimes = append(r.ResponseTimes, -1)
