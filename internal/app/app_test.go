@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -20,9 +21,9 @@ import (
 // startServer writes conf into a fresh prefix and runs it on loopback.
 // "LISTEN" in conf is replaced by a free loopback address, whose URL is
 // returned.
-func startServer(t *testing.T, conf string) (*Server, string, *bytes.Buffer) {
+func startServer(t *testing.T, conf string) (*Server, string, *syncBuffer) {
 	t.Helper()
-	listen := deadAddr(t)
+	listen := freeAddr(t)
 	conf = strings.ReplaceAll(conf, "LISTEN", listen)
 	prefix := t.TempDir()
 	confPath := filepath.Join(prefix, "conf", "nginx.conf")
@@ -47,7 +48,7 @@ func startServer(t *testing.T, conf string) (*Server, string, *bytes.Buffer) {
 		cancel()
 		s.Shutdown(ctx)
 	})
-	return s, "http://" + listen, &logs.buf
+	return s, "http://" + listen, logs
 }
 
 type syncBuffer struct {
@@ -61,6 +62,13 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+// String is safe while the server is still logging.
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // backend is an httptest server answering with its name.
 func backend(t *testing.T, name string) (*httptest.Server, string) {
 	t.Helper()
@@ -72,8 +80,9 @@ func backend(t *testing.T, name string) (*httptest.Server, string) {
 	return srv, strings.TrimPrefix(srv.URL, "http://")
 }
 
-// deadAddr is a loopback address with nothing listening.
-func deadAddr(t *testing.T) string {
+// freeAddr is a loopback address that was free a moment ago, for a server
+// the test is about to start.
+func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,6 +91,27 @@ func deadAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// deadAddr is a loopback address that refuses connections for the whole
+// test: a socket bound but never listening holds the port, so no server of
+// a parallel test can take it over (a closed listener's port can be handed
+// out again at once).
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
 
 func get(t *testing.T, url string) (int, string, http.Header) {

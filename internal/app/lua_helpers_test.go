@@ -19,7 +19,7 @@ import (
 // can change a file between requests.
 func startLuaServer(t *testing.T, conf string, files map[string]string) (base, prefix string, logs *syncBuffer) {
 	t.Helper()
-	listen := deadAddr(t)
+	listen := freeAddr(t)
 	conf = strings.ReplaceAll(conf, "LISTEN", listen)
 	prefix = t.TempDir()
 	files = withFile(files, "conf/nginx.conf", conf)

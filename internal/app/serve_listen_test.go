@@ -12,7 +12,7 @@ import (
 // (on the wildcard) and a connection is served by the servers of its local
 // address when there are any, else by the wildcard's.
 func TestServeListenWildcardAndSpecific(t *testing.T) {
-	_, port, _ := net.SplitHostPort(deadAddr(t))
+	_, port, _ := net.SplitHostPort(freeAddr(t))
 	_, _, _ = startServer(t, fmt.Sprintf(`
 events {}
 http {

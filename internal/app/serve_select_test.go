@@ -7,7 +7,7 @@ import (
 )
 
 func TestServeServerSelection(t *testing.T) {
-	other := deadAddr(t)
+	other := freeAddr(t)
 	_, base, _ := startServer(t, fmt.Sprintf(`
 events {}
 http {

@@ -13,7 +13,7 @@ import (
 // freePort is a loopback port with nothing listening on it.
 func freePort(t *testing.T) string {
 	t.Helper()
-	_, port, err := net.SplitHostPort(deadAddr(t))
+	_, port, err := net.SplitHostPort(freeAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
