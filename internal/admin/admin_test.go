@@ -435,7 +435,7 @@ func TestPeerStatistics(t *testing.T) {
 	status, body := f.do(t, "GET", "/api/9/http/upstreams/backend?fields=peers", "")
 	want := `{"peers":[{"id":0,"server":"127.0.0.1:8081","name":"127.0.0.1:8081","backup":false,"weight":2,"state":"unavail","active":0,"max_conns":5,` +
 		`"requests":1,"responses":{"1xx":0,"2xx":1,"3xx":0,"4xx":0,"5xx":1,"codes":{"200":1,"503":1},"total":2},"sent":150,"received":2010,` +
-		`"fails":1,"unavail":1,"health_checks":{"checks":0,"fails":0,"unhealthy":0},"downtime":0,"selected":"2025-03-01T12:00:00.000Z","header_time":15,"response_time":40}`
+		`"fails":1,"unavail":1,"health_checks":{"checks":0,"fails":0,"unhealthy":0},"downtime":0,"downstart":"2025-03-01T12:00:00.000Z","selected":"2025-03-01T12:00:00.000Z","header_time":15,"response_time":40}`
 	if status != 200 || !strings.HasPrefix(body, want) {
 		t.Fatalf("got %s\nwant prefix %s", body, want)
 	}
@@ -444,7 +444,7 @@ func TestPeerStatistics(t *testing.T) {
 		t.Fatalf("reset: %d %q", status, body)
 	}
 	_, body = f.do(t, "GET", "/api/9/http/upstreams/backend/", "")
-	if !strings.Contains(body, `"max_conns":5,`+zeroStats+`,"selected"`) {
+	if !strings.Contains(body, `"max_conns":5,`+zeroStats+`,"downstart":"2025-03-01T12:00:00.000Z","selected"`) {
 		t.Fatalf("after reset: %s", body)
 	}
 	if len(f.changes) != 0 {

@@ -30,7 +30,7 @@ func upstreamObject(u *upstream.Upstream, keepalive int) object {
 // peerObject is one element of "peers", in the field order of the NGINX Plus
 // docs. Fields Plus leaves out when they do not apply are left out: max_conns
 // when unlimited, selected when never picked, header_time/response_time
-// before the first response, downstart (no down time is measured yet).
+// before the first response, downstart while the peer is up.
 func peerObject(p *upstream.Peer) object {
 	spec := p.Spec()
 	st := p.State()
@@ -67,8 +67,11 @@ func peerObject(p *upstream.Peer) object {
 		member{"fails", st.FailsTotal},
 		member{"unavail", st.UnavailCount},
 		member{"health_checks", healthObject(st.Health)},
-		member{"downtime", 0},
+		member{"downtime", st.Downtime.Milliseconds()},
 	)
+	if !st.DownStart.IsZero() {
+		o = append(o, member{"downstart", isoTime(st.DownStart)})
+	}
 	if !st.Selected.IsZero() {
 		o = append(o, member{"selected", isoTime(st.Selected)})
 	}

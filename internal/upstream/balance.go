@@ -23,8 +23,9 @@ type Attempt struct {
 	backup bool // switched to the backup set (nginx: rrp->peers = peers->next)
 
 	// tried set: bit i = index i of the current set (primary or backup).
-	small uint64
-	big   []uint64 // used instead of small when the sets exceed 64 peers
+	small    uint64
+	big      []uint64 // used instead of small when the sets exceed 64 peers
+	anyTried bool     // some bit is set: not a first try (fast RR needs one)
 
 	// ip_hash
 	addr    [16]byte
@@ -118,6 +119,7 @@ func words(n int) int { return (n + 63) / 64 }
 func (a *Attempt) resetTried(s *Snapshot) {
 	n := max(len(s.Primary), len(s.Backup))
 	a.small = 0
+	a.anyTried = false
 	if n <= 64 {
 		a.big = a.big[:0]
 		return
@@ -133,6 +135,7 @@ func (a *Attempt) resetTried(s *Snapshot) {
 
 func (a *Attempt) clearTried() {
 	a.small = 0
+	a.anyTried = false
 	clear(a.big)
 }
 
@@ -144,6 +147,7 @@ func (a *Attempt) isTried(i int) bool {
 }
 
 func (a *Attempt) setTried(i int) {
+	a.anyTried = true
 	if len(a.big) == 0 {
 		a.small |= 1 << uint(i)
 		return
@@ -288,13 +292,25 @@ func (a *Attempt) Finish(p *Peer, failed bool) {
 	}
 	st := p.st
 	if pk.single {
+		// nginx never disables a lone server (no fails, no effective
+		// weight change), but the failure still happened: count it in the
+		// cumulative counter so requests = responses + fails holds.
+		if failed {
+			st.failsTotal++
+		}
 		st.conns.Add(-1)
 		u.mu.Unlock()
 		return
 	}
 	disabled := false
 	if failed {
-		now := u.nowSec()
+		// fails and the effective weight change: leave the fast round
+		// robin's steady state (current weights back to the live states).
+		u.fast.settle()
+		nowT := u.now()
+		now, nowMs := nowT.Unix(), nowT.UnixMilli()
+		// Close a down period that fail_timeout ended before this failure.
+		u.noteDownCurrent(p.uid, nowMs, now)
 		wasUnavail := p.unavailable(now)
 		st.fails++
 		st.failsTotal++
@@ -310,11 +326,21 @@ func (a *Attempt) Finish(p *Peer, failed bool) {
 		if st.effectiveWeight < 0 {
 			st.effectiveWeight = 0
 		}
+		u.noteDownCurrent(p.uid, nowMs, now)
 	} else if st.accessed < st.checked {
 		// mark peer live if check passed
 		if p.slowStart > 0 && p.spec.MaxFails > 0 && st.fails >= p.spec.MaxFails {
-			// It was unavailable and has just proved itself: ramp up.
+			// It was unavailable and has just proved itself: ramp up. The
+			// ramp lowers its weight, which the fast path does not model.
+			u.fast.settle()
 			st.recovered = u.nowSec()
+		}
+		if p.spec.MaxFails > 0 && st.fails >= p.spec.MaxFails {
+			// The max_fails probe succeeded: no longer unavail.
+			nowT := u.now()
+			st.fails = 0
+			st.failsUpAt = nowT.UnixMilli()
+			u.noteDownCurrent(p.uid, st.failsUpAt, nowT.Unix())
 		}
 		st.fails = 0
 	}
@@ -334,6 +360,16 @@ func (a *Attempt) Finish(p *Peer, failed bool) {
 // peer->checked = now" after a successful pick.
 func markChecked(p *Peer, now int64) {
 	if now-p.st.checked > p.failTimeout {
+		if p.spec.MaxFails > 0 && p.st.fails >= p.spec.MaxFails {
+			// The max_fails probe: fail_timeout ended the unavail period,
+			// and moving checked makes the peer unavail again until the
+			// probe succeeds (nginx's behaviour). Record both.
+			nowMs := p.u.now().UnixMilli()
+			p.noteDown(nowMs, now)
+			p.st.checked = now
+			p.noteDown(nowMs, now)
+			return
+		}
 		p.st.checked = now
 	}
 }
@@ -343,6 +379,15 @@ func markChecked(p *Peer, now int64) {
 // getRR is ngx_http_upstream_get_round_robin_peer including the fallback
 // to the backup set.
 func (a *Attempt) getRR(now int64) (*Peer, bool) {
+	if f := &a.u.fast; f.active {
+		// Steady state (see fastrr.go): valid for a first try on the
+		// primary set of the snapshot it was built for, while no health
+		// check has failed a peer since.
+		if !a.anyTried && !a.backup && f.snap == a.snap && a.u.hcGen.Load() == f.hcGen {
+			return f.pick(a, now), false
+		}
+		f.settle()
+	}
 	for {
 		list := a.list()
 		if !a.backup && len(list) == 1 && len(a.snap.Backup) == 0 {
@@ -377,16 +422,33 @@ func (a *Attempt) switchToBackup() bool {
 
 // getPeer is ngx_http_upstream_get_peer: smooth weighted round robin.
 func (a *Attempt) getPeer(list []*Peer, now int64) *Peer {
+	u := a.u
+	u.fast.settle()
+	// steady: this scan may hand over to the fast path (fastrr.go) if every
+	// non-off primary peer turns out usable at full weight, not in its
+	// max_fails probe. hcGen is read before the scan reads the health words,
+	// so a verdict landing during the scan is noticed by the next pick.
+	steady := !a.backup && !a.anyTried && a.snap.rrFast && !u.noFastRR
+	var hcGen uint64
+	if steady {
+		hcGen = u.hcGen.Load()
+	}
 	var best *Peer
 	bestI, total := 0, 0
 	for i, p := range list {
 		if a.isTried(i) || !p.usable(now) {
+			if !p.off() {
+				steady = false
+			}
 			continue
 		}
 		st := p.st
 		// w is the weight, lower during slow start: clamp the effective
 		// weight to it (a no-op otherwise, as effective <= weight).
 		w := p.weightAt(now)
+		if steady && (w != p.spec.Weight || st.effectiveWeight != w || (p.spec.MaxFails > 0 && st.fails >= p.spec.MaxFails)) {
+			steady = false
+		}
 		if st.effectiveWeight > w {
 			st.effectiveWeight = w
 		}
@@ -405,6 +467,9 @@ func (a *Attempt) getPeer(list []*Peer, now int64) *Peer {
 	a.setTried(bestI)
 	best.st.currentWeight -= total
 	markChecked(best, now)
+	if steady {
+		u.fast.build(a.snap, hcGen)
+	}
 	return best
 }
 

@@ -129,9 +129,21 @@ func (u *Upstream) SetHealthChecks(n int, mandatory uint64) error {
 	defer u.wmu.Unlock()
 	u.hcMandatory.Store(mandatory << 32)
 	u.hcCount.Store(int32(n))
+	u.hcGen.Add(1)
 	for _, p := range u.snap.Load().All() {
 		p.st.hc.word.Store(mandatory << 32)
 	}
+	u.hcGen.Add(1)
+	// Verdicts were cleared and mandatory checks hold every peer again.
+	nowT := u.now()
+	u.mu.Lock()
+	for _, p := range u.snap.Load().All() {
+		if p.st.hc.ok() {
+			p.st.hcUpAt = nowT.UnixMilli()
+		}
+		p.noteDown(nowT.UnixMilli(), nowT.Unix())
+	}
+	u.mu.Unlock()
 	return nil
 }
 
@@ -170,7 +182,30 @@ func (p *Peer) SetCheckVerdict(i int, healthy bool) (before, after HealthState) 
 		} else {
 			w |= 1 << i
 		}
+		// A peer the fast round robin counts as usable stops being so:
+		// bump hcGen before (a pick that saw the old value happened before
+		// the verdict) and after (a steady-state check that read the old
+		// word is invalidated).
+		bad := old == 0 && w != 0
+		if bad {
+			p.u.hcGen.Add(1)
+		}
 		if h.word.CompareAndSwap(old, w) {
+			if bad {
+				p.u.hcGen.Add(1)
+			}
+			if (old == 0) != (w == 0) {
+				// Between ok and not ok: a down period begins or ends
+				// (downtime.go). Rare, so taking the balancer lock is fine.
+				u := p.u
+				nowT := u.now()
+				u.mu.Lock()
+				if w == 0 {
+					p.st.hcUpAt = nowT.UnixMilli()
+				}
+				u.noteDownCurrent(p.uid, nowT.UnixMilli(), nowT.Unix())
+				u.mu.Unlock()
+			}
 			before, after = stateOf(old), stateOf(w)
 			if after == HealthUnhealthy && before != HealthUnhealthy {
 				h.unhealthy.Add(1)

@@ -25,8 +25,10 @@
 //     the same server points to the same liveState, so counters survive
 //     snapshot swaps. liveState is written under a small per-upstream
 //     balancer mutex, exactly like nginx write-locks the peers while it picks
-//     or frees one; the critical section is the O(peers) scan nginx itself
-//     does. conns and requests are atomics, readable without the lock.
+//     or frees one; the critical section is nginx's O(peers) scan, or for
+//     round robin in the steady state an O(log peers) heap step giving the
+//     same picks (fastrr.go). conns and requests are atomics, readable
+//     without the lock.
 //   - Pickers load the snapshot while holding the balancer mutex and writers
 //     publish while holding it, so a change is seen by the very next pick and a
 //     pick never mixes two snapshots.
@@ -164,6 +166,7 @@ type liveState struct {
 	recovered       int64 // unix seconds the slow-start ramp began, 0 = none
 	failsTotal      uint64
 	unavail         uint64 // times max_fails was reached (NGINX Plus "unavail")
+	fastK           int32  // index in Upstream.fast.peers (checked before use)
 	conns           atomic.Int64
 	requests        atomic.Uint64
 
@@ -175,8 +178,18 @@ type liveState struct {
 	received    atomic.Uint64
 	headerNanos atomic.Int64 // sums, for averages
 	respNanos   atomic.Int64
-	codesMu     sync.Mutex
-	codes       map[int]uint64 // per status code; guarded by codesMu
+	// codes counts responses per status code. It is allocated on the first
+	// response (4 KB: peers that never answer cost nothing) and then only
+	// incremented, so RecordResponse never takes a lock.
+	codes atomic.Pointer[codeCounters]
+
+	// Down time (NGINX Plus "downtime"/"downstart"): time spent unavail,
+	// checking or unhealthy. Updated under Upstream.mu at the transitions
+	// (see downtime.go), never by picks; unix milliseconds.
+	downStart int64 // the current down period began; 0 = not down
+	downTotal int64 // milliseconds of finished down periods
+	hcUpAt    int64 // the health checks last stopped holding the peer
+	failsUpAt int64 // fails last dropped below max_fails (success, up)
 
 	// hc is the active health-check state (health.go), read lock-free by
 	// usable and written by the checker without the balancer lock.
@@ -246,15 +259,22 @@ type PeerState struct {
 	Weight int
 	// Health is the active health-check state (see Peer.Health).
 	Health PeerHealth
+	// Downtime is the total time the peer spent unavail, checking or
+	// unhealthy (NGINX Plus "downtime"), including the current period;
+	// DownStart is when the current such period began (NGINX Plus
+	// "downstart"), zero while the peer is in none of those states.
+	Downtime  time.Duration
+	DownStart time.Time
 }
 
 // State returns a consistent copy of the peer's live state.
 func (p *Peer) State() PeerState {
 	st := p.st
-	now := p.u.nowSec()
+	nowT := p.u.now()
+	now := nowT.Unix()
 	p.u.mu.Lock()
 	ps := PeerState{
-		CurrentWeight:   st.currentWeight,
+		CurrentWeight:   p.u.fast.currentWeight(st),
 		EffectiveWeight: st.effectiveWeight,
 		Conns:           st.conns.Load(),
 		Fails:           st.fails,
@@ -266,7 +286,12 @@ func (p *Peer) State() PeerState {
 		Health:          p.Health(),
 	}
 	accessed, checked, selected := st.accessed, st.checked, st.selected
+	var downStart int64
+	ps.Downtime, downStart = p.downtime(nowT.UnixMilli(), now)
 	p.u.mu.Unlock()
+	if downStart != 0 {
+		ps.DownStart = time.UnixMilli(downStart)
+	}
 	ps.Accessed, ps.Checked, ps.Selected = unixOrZero(accessed), unixOrZero(checked), unixOrZero(selected)
 	return ps
 }
@@ -298,10 +323,16 @@ func StatusOf(spec ServerSpec, st PeerState) string {
 	return "up"
 }
 
+// codeCounters: [status-100] for 100..599, then one slot for the rest.
+type codeCounters [501]atomic.Uint64
+
+const otherCode = 500 // index of the slot for statuses outside 100..599
+
 // PeerStats are a peer's response statistics (see RecordResponse).
 type PeerStats struct {
 	Responses [5]uint64      // by class: [0] = 1xx ... [4] = 5xx
-	Codes     map[int]uint64 // by status code; never nil
+	Codes     map[int]uint64 // by status code 100..599; never nil
+	Other     uint64         // responses with a status outside 100..599 (in Total only)
 	Total     uint64         // every recorded response, whatever its status
 	Sent      uint64         // bytes sent to the peer
 	Received  uint64         // bytes received from it
@@ -312,18 +343,24 @@ type PeerStats struct {
 // RecordResponse accounts one response obtained from the peer: its status,
 // the bytes sent to and received from the peer, and the time to the response
 // header and to the whole response. It is for the proxy to call once per
-// upstream response; it takes no balancer lock and allocates only the first
-// time a status code is seen.
+// upstream response; it takes no lock (atomic adds only) and allocates only
+// for the peer's first response.
 func (p *Peer) RecordResponse(status int, sent, received int64, headerTime, responseTime time.Duration) {
 	st := p.st
+	codes := st.codes.Load()
+	if codes == nil {
+		// First response: install the counters; a concurrent first
+		// response may win the race, then use its array.
+		codes = new(codeCounters)
+		if !st.codes.CompareAndSwap(nil, codes) {
+			codes = st.codes.Load()
+		}
+	}
 	if status >= 100 && status < 600 {
 		st.resp[status/100-1].Add(1)
-		st.codesMu.Lock()
-		if st.codes == nil {
-			st.codes = make(map[int]uint64)
-		}
-		st.codes[status]++
-		st.codesMu.Unlock()
+		codes[status-100].Add(1)
+	} else {
+		codes[otherCode].Add(1)
 	}
 	st.respTotal.Add(1)
 	st.sent.Add(uint64(max(sent, 0)))
@@ -347,12 +384,15 @@ func (p *Peer) Stats() PeerStats {
 		s.HeaderTime = time.Duration(st.headerNanos.Load() / int64(s.Total))
 		s.ResponseTime = time.Duration(st.respNanos.Load() / int64(s.Total))
 	}
-	st.codesMu.Lock()
-	s.Codes = make(map[int]uint64, len(st.codes))
-	for c, n := range st.codes {
-		s.Codes[c] = n
+	s.Codes = make(map[int]uint64)
+	if codes := st.codes.Load(); codes != nil {
+		for i := range otherCode {
+			if n := codes[i].Load(); n > 0 {
+				s.Codes[100+i] = n
+			}
+		}
+		s.Other = codes[otherCode].Load()
 	}
-	st.codesMu.Unlock()
 	return s
 }
 
@@ -369,9 +409,14 @@ func (st *liveState) resetStats() {
 	st.received.Store(0)
 	st.headerNanos.Store(0)
 	st.respNanos.Store(0)
-	st.codesMu.Lock()
-	st.codes = nil
-	st.codesMu.Unlock()
+	// Zeroed in place: a RecordResponse racing with the reset still counts
+	// into the array that stays.
+	if codes := st.codes.Load(); codes != nil {
+		for i := range codes {
+			codes[i].Store(0)
+		}
+	}
+	st.downTotal = 0
 }
 
 // Conns returns the peer's active connections without locking.
@@ -446,6 +491,7 @@ type Snapshot struct {
 	totalWeight int   // sum of primary weights, down peers included (nginx total_weight)
 	cum         []int // cum[i] = sum of weights of Primary[:i] (random ranges)
 	tries       int   // non-down, non-draining primary + backup (ngx_http_upstream_tries)
+	rrFast      bool  // round robin may use the fast path (eligibleFastRR)
 	ring        *ring // consistent hash points (Hash + HashConsistent only)
 }
 
@@ -499,6 +545,14 @@ type Upstream struct {
 	// starts with (the mandatory checks' bits, already in place: << 32).
 	hcCount     atomic.Int32
 	hcMandatory atomic.Uint64
+	// hcGen changes around every health-word transition from ok to not
+	// ok, so the fast round robin notices a peer it must now skip.
+	hcGen atomic.Uint64
+
+	// fast is the fast round robin's steady state (fastrr.go); guarded by mu.
+	fast fastRR
+	// noFastRR disables the fast path: tests compare against the plain scan.
+	noFastRR bool
 }
 
 // New creates an upstream. It fails when there are no servers, when only
@@ -640,6 +694,11 @@ func (u *Upstream) newPeer(s ServerSpec) *Peer {
 	// at run time, in "checking" until its first result.
 	p.st.hc.word.Store(u.hcMandatory.Load())
 	p.setSpec(s)
+	if !p.off() && !p.st.hc.ok() {
+		// "checking" from the start: down time begins now. Not shared
+		// yet, so no lock is needed.
+		p.st.downStart = u.now().UnixMilli()
+	}
 	return p
 }
 
@@ -674,6 +733,7 @@ func (u *Upstream) build(prev *Snapshot, primary, backup []*Peer, reuseRing bool
 			s.tries++
 		}
 	}
+	s.rrFast = eligibleFastRR(u.method, s)
 	if u.consistent {
 		if reuseRing && prev != nil && prev.ring != nil {
 			// Same names and weights in the same order: the points and the
@@ -722,6 +782,9 @@ func (s *Snapshot) Find(backup bool, id int) (*Peer, int, error) {
 // running mutate (which may touch liveState) under the same lock.
 func (u *Upstream) publish(s *Snapshot, mutate func()) {
 	u.mu.Lock()
+	// The fast round robin describes the old snapshot; mutate may change
+	// the live state it models.
+	u.fast.settle()
 	if mutate != nil {
 		mutate()
 	}
@@ -752,11 +815,14 @@ func (u *Upstream) modify(backup bool, id int, change func(*Peer) (reuseRing boo
 		primary = replaceAt(primary, i, &np)
 	}
 	s := u.build(old, primary, bk, reuse || backup)
-	var m func()
-	if mutate != nil {
-		m = func() { mutate(&np) }
-	}
-	u.publish(s, m)
+	u.publish(s, func() {
+		if mutate != nil {
+			mutate(&np)
+		}
+		// down/drain end or resume a down period (downtime.go).
+		nowT := u.now()
+		np.noteDown(nowT.UnixMilli(), nowT.Unix())
+	})
 	return nil
 }
 
@@ -782,6 +848,9 @@ func (u *Upstream) SetDown(backup bool, id int, down bool) error {
 // cleared and, when it really was down, its slow-start ramp begins. Called
 // with mu held.
 func (u *Upstream) cameUp(p *Peer, wasDown bool) {
+	if p.spec.MaxFails > 0 && p.st.fails >= p.spec.MaxFails {
+		p.st.failsUpAt = u.now().UnixMilli()
+	}
 	p.st.fails = 0
 	if wasDown && p.slowStart > 0 {
 		p.st.recovered = u.nowSec()
@@ -1050,6 +1119,8 @@ func (u *Upstream) Update(uid int, change func(*ServerSpec)) (*Peer, error) {
 		if wasDown && !spec.Down {
 			u.cameUp(&np, true)
 		}
+		nowT := u.now()
+		np.noteDown(nowT.UnixMilli(), nowT.Unix())
 	})
 	return s.Peers(backup)[i], nil
 }
