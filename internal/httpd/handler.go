@@ -15,6 +15,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -240,11 +241,73 @@ type request struct {
 	// connRequests is $connection_requests: this request's number on its
 	// connection, for keepalive_requests.
 	connRequests int64
+
+	// Storage reused across the requests a pooled *request serves (see
+	// getRequest): the response writer, the Lua state, the proxy request
+	// and options, the copy of the upstream header, and the functions
+	// handed to proxy.Serve, bound once to this request.
+	rw             responseWriter
+	luaSt          ngxlua.RequestState
+	out            proxy.Out
+	proxyOpts      proxy.Options
+	failStatus     int
+	upHeaderBuf    http.Header
+	errorPageFn    func(http.ResponseWriter, int) bool
+	headerFilterFn func(http.ResponseWriter, int) int
+	proxyLogFn     func(errlog.Level, string, string)
+}
+
+// requestPool recycles request structs: a proxied or Lua request otherwise
+// allocates the request, its response writer, its Lua state, the proxy
+// request and its header map, the proxy options and three closures.
+var requestPool = sync.Pool{New: func() any {
+	r := &request{}
+	r.errorPageFn = r.proxyErrorPage
+	r.headerFilterFn = r.proxyHeaderFilter
+	r.proxyLogFn = r.proxyLog
+	return r
+}}
+
+// getRequest returns a request for req, from the pool.
+func getRequest(h *Handler, w http.ResponseWriter, req *http.Request) *request {
+	r := requestPool.Get().(*request)
+	r.h, r.req, r.start, r.method, r.args = h, req, time.Now(), req.Method, req.URL.RawQuery
+	r.rw = responseWriter{w: w, r: r}
+	r.w = &r.rw
+	return r
+}
+
+// release clears r and puts it back in the pool. Everything that belongs
+// to the request is dropped; only allocated storage (the maps and slices
+// below, emptied) is kept. It is called only when serving returned
+// normally: a request unwinding from a panic (http.ErrAbortHandler) is left
+// to the garbage collector, so nothing half-finished is ever reused.
+func (r *request) release() {
+	upstream := proxy.Result{
+		Addrs: r.upstream.Addrs[:0], Statuses: r.upstream.Statuses[:0], ResponseTimes: r.upstream.ResponseTimes[:0],
+		ConnectTimes: r.upstream.ConnectTimes[:0], HeaderTimes: r.upstream.HeaderTimes[:0],
+	}
+	clear(upstream.Addrs[:cap(upstream.Addrs)]) // drop the address strings
+	outHeader := r.out.Header
+	clear(outHeader)
+	upHeaderBuf := r.upHeaderBuf
+	clear(upHeaderBuf)
+	luaSt := r.luaSt
+	luaSt.Reset()
+	ep, hf, lg := r.errorPageFn, r.headerFilterFn, r.proxyLogFn
+	*r = request{upstream: upstream, upHeaderBuf: upHeaderBuf, luaSt: luaSt, errorPageFn: ep, headerFilterFn: hf, proxyLogFn: lg}
+	r.out.Header = outHeader
+	requestPool.Put(r)
 }
 
 func (h *Handler) serve(w http.ResponseWriter, req *http.Request, nt *nameTable) {
-	r := &request{h: h, req: req, start: time.Now(), method: req.Method, args: req.URL.RawQuery}
-	r.w = &responseWriter{w: w, r: r}
+	r := getRequest(h, w, req)
+	h.serveRequest(r, req, nt)
+	// Not reached when serving panicked: see release.
+	r.release()
+}
+
+func (h *Handler) serveRequest(r *request, req *http.Request, nt *nameTable) {
 	r.uri = normalizePath(req.URL.Path)
 	if nt == nil {
 		r.finishStatus(http.StatusNotFound)
@@ -697,6 +760,11 @@ func escapePath(p string) string {
 	return (&url.URL{Path: p}).EscapedPath()
 }
 
+// connectionCloseValue is "Connection: close" as a shared header value
+// slice (capacity 1, never modified in place), saving an allocation on
+// every connection's last response.
+var connectionCloseValue = []string{"close"}
+
 // keepaliveHeaders applies keepalive_timeout and keepalive_requests of the
 // location answering: nginx closes the connection after the response when
 // keepalive_timeout is 0 or the connection served keepalive_requests
@@ -711,7 +779,7 @@ func (r *request) keepaliveHeaders(h http.Header) {
 		return
 	}
 	if loc.KeepaliveTimeout == 0 || (loc.KeepaliveRequests > 0 && r.connRequests >= int64(loc.KeepaliveRequests)) {
-		h.Set("Connection", "close")
+		h["Connection"] = connectionCloseValue
 		return
 	}
 	if t := loc.KeepaliveHeaderTimeout; t > 0 && !r.req.Close {

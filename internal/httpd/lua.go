@@ -165,7 +165,7 @@ func (l luaRequest) SetStatus(status int) {
 func (l luaRequest) Write(p []byte) error {
 	rw := l.r.w
 	if !rw.wroteHeader && rw.Header().Get("Content-Type") == "" {
-		rw.Header().Set("Content-Type", l.r.loc.DefaultType)
+		rw.Header()["Content-Type"] = l.r.defaultTypeValue()
 	}
 	_, err := rw.Write(p)
 	return err
@@ -245,7 +245,7 @@ func (rc *recorder) Write(p []byte) (int, error) {
 
 func (r *request) luaState() *ngxlua.RequestState {
 	if r.lua == nil {
-		r.lua = ngxlua.NewRequestState()
+		r.lua = &r.luaSt // the pooled request's own, emptied by release
 	}
 	return r.lua
 }
@@ -339,4 +339,14 @@ func (r *request) runLogLua() {
 	if _, err := r.h.deps.Lua.Run(r.rt.log, ngxlua.PhaseLog, luaRequest{r}, r.luaState()); err != nil {
 		r.logf(errlog.Error, "%s", err.Error())
 	}
+}
+
+// defaultTypeValue is the location's default_type as a header value slice:
+// the location's shared one (capacity 1, never modified in place) when
+// available.
+func (r *request) defaultTypeValue() []string {
+	if r.rt != nil && len(r.rt.defaultType) == 1 && r.rt.defaultType[0] == r.loc.DefaultType {
+		return r.rt.defaultType
+	}
+	return []string{r.loc.DefaultType}
 }

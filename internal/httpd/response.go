@@ -2,7 +2,6 @@ package httpd
 
 import (
 	"net/http"
-	"strconv"
 )
 
 // responseWriter sits between handlers and net/http so that nginx's output
@@ -53,7 +52,7 @@ func (rw *responseWriter) WriteHeader(code int) {
 	rw.wroteHeader = true
 	h := rw.w.Header()
 	if h.Get("Server") == "" {
-		h.Set("Server", ServerHeader)
+		h["Server"] = serverHeaderValue
 	}
 	rw.r.keepaliveHeaders(h)
 	rw.headerBytes = estimateHeaderBytes(rw.status, h)
@@ -115,12 +114,29 @@ func (rw *responseWriter) Flush() {
 // Unwrap lets http.ResponseController reach the connection.
 func (rw *responseWriter) Unwrap() http.ResponseWriter { return rw.w }
 
+// serverHeaderValue is the Server header's value slice, shared by every
+// response instead of allocating one per response (http.Header.Set would).
+// Its capacity is 1, so an Add appends to a copy; nothing in this server
+// writes a header value slice in place.
+var serverHeaderValue = []string{ServerHeader}
+
 func estimateHeaderBytes(status int, h http.Header) int64 {
-	n := int64(len("HTTP/1.1 200 ") + len(http.StatusText(status)) + 2 + len(strconv.Itoa(status)) - 3)
+	n := int64(len("HTTP/1.1 200 ") + len(http.StatusText(status)) + 2 + digits(status) - 3)
 	for k, vs := range h {
 		for _, v := range vs {
 			n += int64(len(k) + 2 + len(v) + 2)
 		}
 	}
 	return n + 2
+}
+
+// digits is len(strconv.Itoa(n)) for n >= 0, without formatting (Itoa
+// allocates for numbers of 100 and above).
+func digits(n int) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
+	}
+	return d
 }

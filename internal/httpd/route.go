@@ -216,8 +216,12 @@ func (t *nameTable) lookup(host string) *vserver {
 // normalizeHost strips the port and a trailing dot and lower-cases, as nginx
 // validates the Host header before server selection.
 func normalizeHost(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	// Without a colon SplitHostPort can only fail, and its error allocates:
+	// skip it for the common "Host: name" case.
+	if strings.IndexByte(host, ':') >= 0 {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
 	}
 	host = strings.TrimSuffix(host, ".")
 	return strings.ToLower(host)

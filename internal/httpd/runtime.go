@@ -26,11 +26,15 @@ type locRuntime struct {
 	upstream       *upstream.Upstream
 	pool           *proxy.Pool
 	hashKey        *template
+	ipHash         bool // the upstream balances by ip_hash: the client address is needed
 	proxyOpts      proxy.Options
 	accessLogs     []accessLogRT
 
 	rewrite, access, content, headerFilter, bodyFilter, log *ngxlua.Handler
 
+	// defaultType is default_type as a header value slice, shared by the
+	// responses that get it (Lua output without a Content-Type).
+	defaultType []string
 	// hasLua: Lua runs for this location and may read $upstream_http_*.
 	hasLua bool
 	guard  *access.Guard // nil: nothing to check
@@ -50,7 +54,7 @@ func (h *Handler) prepareLocation(loc *config.Location) error {
 	if _, done := h.rt[loc]; done {
 		return nil
 	}
-	rt := &locRuntime{proxyHeaderSet: map[string]bool{}, guard: h.newGuard(loc.Guard)}
+	rt := &locRuntime{proxyHeaderSet: map[string]bool{}, guard: h.newGuard(loc.Guard), defaultType: []string{loc.DefaultType}}
 	if loc.API != nil && h.deps.API != nil {
 		rt.api = h.deps.API(loc.API, loc.Pattern)
 	}
@@ -81,6 +85,9 @@ func (h *Handler) prepareLocation(loc *config.Location) error {
 		for _, u := range h.cfg.HTTP.Upstreams {
 			if u.Name == p.Upstream && u.HashKey != "" {
 				rt.hashKey = h.template(u.HashKey)
+			}
+			if u.Name == p.Upstream && upstream.Method(u.Method) == upstream.IPHash {
+				rt.ipHash = true
 			}
 		}
 		rt.proxyOpts = proxy.Options{
@@ -163,11 +170,21 @@ func (r *request) doProxy() flow {
 		r.logf(errlog.Info, "client prematurely closed connection")
 		return flow{kind: flowStatus, status: http.StatusBadRequest}
 	}
-	out := &proxy.Out{
+	// r.out and its header map are the pooled request's own (emptied by
+	// release); the client's header value slices are shared, not copied,
+	// as before: the proxy only reads them.
+	out := &r.out
+	hdr := out.Header
+	if hdr == nil {
+		hdr = make(http.Header, len(r.req.Header)+len(rt.proxyHeaders))
+	} else {
+		clear(hdr)
+	}
+	*out = proxy.Out{
 		Method:      r.method,
 		URI:         r.proxyURI(),
 		HTTPVersion: r.loc.ProxyHTTPVersion,
-		Header:      make(http.Header, len(r.req.Header)+len(rt.proxyHeaders)),
+		Header:      hdr,
 		Body:        body,
 	}
 	for _, ph := range rt.proxyHeaders {
@@ -191,36 +208,34 @@ func (r *request) doProxy() flow {
 		out.Host = r.loc.Proxy.HostHeader
 	}
 	sel := upstream.Request{}
-	if ip := net.ParseIP(mustVar(r, "remote_addr")); ip != nil {
-		sel.ClientIP = ip
+	if rt.ipHash {
+		// Only ip_hash reads the client address: parsing it costs two
+		// allocations, so the other methods skip it.
+		if ip := net.ParseIP(mustVar(r, "remote_addr")); ip != nil {
+			sel.ClientIP = ip
+		}
 	}
 	if rt.hashKey != nil {
 		sel.HashKey = rt.hashKey.eval(r)
 	}
 	r.upstreamName = rt.upstream.Name()
-	r.upstream = proxy.Result{}
+	// A new Result, reusing the slices' storage of this pooled request.
+	u := &r.upstream
+	*u = proxy.Result{Addrs: u.Addrs[:0], Statuses: u.Statuses[:0], ResponseTimes: u.ResponseTimes[:0],
+		ConnectTimes: u.ConnectTimes[:0], HeaderTimes: u.HeaderTimes[:0]}
 	// The proxy's own 502/504 go through error_page like any status this
-	// server generates, so it hands them back instead of writing them.
-	opts := rt.proxyOpts
-	failStatus := 0
-	opts.ErrorPage = func(_ http.ResponseWriter, status int) bool {
-		failStatus = status
-		return true
-	}
+	// server generates, so it hands them back instead of writing them
+	// (proxyErrorPage). The options live in the request so that passing
+	// them by pointer does not allocate.
+	r.proxyOpts = rt.proxyOpts
+	opts := &r.proxyOpts
+	r.failStatus = 0
+	opts.ErrorPage = r.errorPageFn
 	if r.h.keepUpstreamHeaders || rt.hasLua {
-		// $upstream_http_* must see the upstream's own header, before
-		// add_header and header filters change the response.
-		opts.HeaderFilter = func(w http.ResponseWriter, status int) int {
-			r.upstreamHeader = w.Header().Clone()
-			return status
-		}
+		opts.HeaderFilter = r.headerFilterFn
 	}
-	proxy.Serve(r.req.Context(), r.w, out, proxy.Target{Upstream: rt.upstream, Pool: rt.pool, Select: sel}, &opts, &r.upstream,
-		func(level errlog.Level, upstreamURL, msg string) {
-			if r.h.deps.Log.Enabled(level) {
-				r.logMsg(level, msg, upstreamURL)
-			}
-		})
+	proxy.Serve(r.req.Context(), r.w, out, proxy.Target{Upstream: rt.upstream, Pool: rt.pool, Select: sel}, opts, &r.upstream, r.proxyLogFn)
+	failStatus := r.failStatus
 	if r.upstream.Status == statusClientClosed && !r.w.wroteHeader {
 		r.w.status = statusClientClosed
 		panic(http.ErrAbortHandler)
@@ -229,6 +244,39 @@ func (r *request) doProxy() flow {
 		return flow{kind: flowStatus, status: failStatus}
 	}
 	return flow{kind: flowDone}
+}
+
+// proxyErrorPage is proxy.Options.ErrorPage: it records the status for
+// doProxy, which sends it through error_page.
+func (r *request) proxyErrorPage(_ http.ResponseWriter, status int) bool {
+	r.failStatus = status
+	return true
+}
+
+// proxyHeaderFilter is proxy.Options.HeaderFilter: $upstream_http_* must
+// see the upstream's own header, before add_header and header filters
+// change the response. The copy is shallow (value slices are shared, as
+// nothing here modifies a header value slice in place: headers are set by
+// replacing the slice, added by appending to it) into a map the pooled
+// request keeps, so it allocates nothing once the map has grown.
+func (r *request) proxyHeaderFilter(w http.ResponseWriter, status int) int {
+	if r.upHeaderBuf == nil {
+		r.upHeaderBuf = make(http.Header, len(w.Header()))
+	} else {
+		clear(r.upHeaderBuf)
+	}
+	for k, vs := range w.Header() {
+		r.upHeaderBuf[k] = vs
+	}
+	r.upstreamHeader = r.upHeaderBuf
+	return status
+}
+
+// proxyLog is proxy.Serve's logf.
+func (r *request) proxyLog(level errlog.Level, upstreamURL, msg string) {
+	if r.h.deps.Log.Enabled(level) {
+		r.logMsg(level, msg, upstreamURL)
+	}
 }
 
 // notPassedToUpstream are client headers nginx's proxy module never

@@ -99,8 +99,16 @@ func (t *template) hasVars() bool {
 }
 
 func (t *template) eval(r *request) string {
-	if len(t.parts) == 1 && t.parts[0].varName == "" {
+	switch {
+	case len(t.parts) == 0:
+		return ""
+	case len(t.parts) == 1 && t.parts[0].varName == "":
 		return t.parts[0].literal
+	case len(t.parts) == 1:
+		// A lone variable ("$proxy_host", nginx's default Host): its value
+		// as is, without copying it through a builder.
+		v, _ := r.variable(t.parts[0].varName)
+		return v
 	}
 	var b strings.Builder
 	for _, p := range t.parts {

@@ -136,6 +136,29 @@ type Handler struct {
 	name  string
 	path  string // resolved File
 	proto *lua.FunctionProto
+	// reusable: a VM may run this code again with the function and
+	// (empty) globals table of a previous run; see reusableProto.
+	reusable bool
+}
+
+// reusableProto reports whether the main chunk p can never leak its
+// function or its globals table out of a run: it defines no nested
+// function (a closure would keep the table and could assign globals into
+// it later) and names none of the globals that reach environments or
+// functions by other ways (getfenv, setfenv, debug, load, loadstring).
+func reusableProto(p *lua.FunctionProto) bool {
+	if p == nil || len(p.FunctionPrototypes) > 0 {
+		return false
+	}
+	for _, c := range p.Constants {
+		if s, ok := c.(lua.LString); ok {
+			switch s {
+			case "getfenv", "setfenv", "debug", "load", "loadstring", "dofile", "module":
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Name is the chunk name.
@@ -257,6 +280,7 @@ func (e *Engine) Compile(c Code) (*Handler, error) {
 		}
 		if e.opts.CodeCache {
 			h.proto = p
+			h.reusable = reusableProto(p)
 		}
 		return h, nil
 	}
@@ -268,6 +292,7 @@ func (e *Engine) Compile(c Code) (*Handler, error) {
 		return nil, err
 	}
 	h.proto = p
+	h.reusable = reusableProto(p)
 	return h, nil
 }
 
@@ -536,6 +561,11 @@ type Outcome struct {
 	ExecURI, ExecArgs string
 }
 
+// Reset makes st empty again, as NewRequestState returns it, so that a
+// server can reuse one RequestState for the next request instead of
+// allocating a new one.
+func (st *RequestState) Reset() { *st = RequestState{} }
+
 // ResetCtx drops ngx.ctx (nginx does so on internal redirects).
 func (st *RequestState) ResetCtx() { st.ctx = nil }
 
@@ -562,6 +592,7 @@ func (e *Engine) Run(h *Handler, phase Phase, req Request, st *RequestState) (Ou
 	err = L.PCall(0, 0, nil)
 	out := v.out
 	v.unbind()
+	v.recycle(h, fn, cache)
 	if err != nil && !v.isExit(err) {
 		return e.errorOutcome(phase, req), e.luaError(phase, err)
 	}
@@ -652,6 +683,7 @@ func (e *Engine) RunBodyFilter(h *Handler, req Request, st *RequestState, chunk 
 	outChunk, outEOF := v.argChunk, v.argEOF
 	v.argChunk = ""
 	v.unbind()
+	v.recycle(h, fn, cache)
 	if err != nil && !v.isExit(err) {
 		return chunk, eof, e.luaError(PhaseBodyFilter, err)
 	}
@@ -697,6 +729,7 @@ func (e *Engine) RunSet(h *Handler, req Request, st *RequestState, args []string
 	}
 	v.setArgs = nil
 	v.unbind()
+	v.recycle(h, fn, cache)
 	if err != nil && !v.isExit(err) {
 		return "", e.luaError(PhaseSet, err)
 	}

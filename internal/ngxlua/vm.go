@@ -30,7 +30,10 @@ type vm struct {
 	setArgs  []string // set_by_lua arguments (ngx.arg[n])
 	buf      []byte
 	timerCtx *lua.LTable // ngx.ctx outside requests (timers)
-	hdrMeta  *lua.LTable // metatable of ngx.req.get_headers() results
+	// fns holds, per handler, a function whose globals table is still
+	// empty after its last run, for reuse (see recycle).
+	fns     map[*Handler]*lua.LFunction
+	hdrMeta *lua.LTable // metatable of ngx.req.get_headers() results
 
 	cjsonArrayMT, cjsonEmptyMT *lua.LTable
 
@@ -221,8 +224,15 @@ func (v *vm) xpcall(L *lua.LState) int {
 	return L.GetTop() - top
 }
 
-// function instantiates h in this VM with a fresh globals table.
+// function instantiates h in this VM with a fresh globals table: a
+// function kept by recycle when h may reuse one and its globals table is
+// still empty, else a new one.
 func (v *vm) function(h *Handler, cache bool) (*lua.LFunction, error) {
+	if cache && h.reusable {
+		if fn := v.fns[h]; fn != nil && fn.Proto == h.proto && envEmpty(fn.Env, v.envMeta) {
+			return fn, nil
+		}
+	}
 	p, err := v.e.proto(h, cache)
 	if err != nil {
 		return nil, err
@@ -232,6 +242,36 @@ func (v *vm) function(h *Handler, cache bool) (*lua.LFunction, error) {
 	env.Metatable = v.envMeta
 	fn.Env = env
 	return fn, nil
+}
+
+// recycle keeps fn, which just ran h, for h's next run in this VM when
+// that run cannot tell the difference: h.reusable (the chunk defines no
+// function and does not use getfenv & co., so nothing outside this run can
+// hold on to fn or to its globals table) and the run left its globals table
+// empty (it assigned no global, or only nil). function checks again that
+// the table is empty before reusing it. This saves a function and a table
+// per run.
+func (v *vm) recycle(h *Handler, fn *lua.LFunction, cache bool) {
+	if !cache || !h.reusable || fn.Proto != h.proto || !envEmpty(fn.Env, v.envMeta) {
+		if v.fns[h] == fn {
+			delete(v.fns, h)
+		}
+		return
+	}
+	if v.fns == nil {
+		v.fns = make(map[*Handler]*lua.LFunction)
+	}
+	v.fns[h] = fn
+}
+
+// envEmpty reports whether env is still a pristine per-run globals table:
+// no entries and the shared {__index = _G} metatable.
+func envEmpty(env *lua.LTable, meta *lua.LTable) bool {
+	if env == nil || env.Metatable != lua.LValue(meta) {
+		return false
+	}
+	k, _ := env.Next(lua.LNil)
+	return k == lua.LNil
 }
 
 func (v *vm) bind(req Request, st *RequestState, phase Phase) {
