@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -323,7 +321,7 @@ func addServerSpec(addrV, optsV lua.LValue) (upstream.ServerSpec, string) {
 	if !ok {
 		return upstream.ServerSpec{}, "bad server address: string expected, got " + addrV.Type().String()
 	}
-	name, addr, err := serverAddr(string(as))
+	name, addr, err := upstream.ParseServerAddr(string(as))
 	if err != nil {
 		return upstream.ServerSpec{}, fmt.Sprintf("bad server address %q: %v", string(as), err)
 	}
@@ -386,39 +384,6 @@ func addServerSpec(addrV, optsV lua.LValue) (upstream.ServerSpec, string) {
 	return spec, msg
 }
 
-// serverAddr parses add_server's address like nginx's `server` line: an
-// "ip:port" or "host:port" (port 80 when absent) or "unix:/path". It returns
-// the name as written and the address to connect to. Host names are not
-// resolved here: the connection resolves them.
-func serverAddr(s string) (name, addr string, err error) {
-	if s == "" {
-		return "", "", errors.New("empty")
-	}
-	if path, ok := strings.CutPrefix(s, "unix:"); ok {
-		if path == "" {
-			return "", "", errors.New("no path")
-		}
-		return s, s, nil
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		if strings.Contains(s, ":") && !strings.HasPrefix(s, "[") {
-			return "", "", errors.New("expected host:port")
-		}
-		// no port: nginx's default
-		host, port = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), "80"
-	}
-	if host == "" || strings.ContainsAny(host, " /\t") {
-		return "", "", errors.New("invalid host")
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", errors.New("invalid port")
-	}
-	if ip := net.ParseIP(host); ip != nil {
-		host = ip.String()
-	}
-	return s, net.JoinHostPort(host, port), nil
-}
 
 // peerID accepts a non-negative integral number.
 func peerID(v lua.LValue) (int, bool) {

@@ -153,10 +153,10 @@ for _, c in ipairs{
 end
 ngx.print(table.concat(out, "\n"), "\n", #upstream.get_primary_peers("bar"))`,
 			`nil:upstream not found
-nil:bad server address "": empty
+nil:bad server address "": empty address
 nil:bad server address "127.0.0.1:0": invalid port
 nil:bad server address "127.0.0.1:http": invalid port
-nil:bad server address "::1": expected host:port
+nil:bad server address "::1": invalid address, host:port expected
 nil:bad server address: string expected, got number
 nil:bad options: table expected, got string
 nil:unknown option "wieght"
