@@ -384,7 +384,6 @@ func addServerSpec(addrV, optsV lua.LValue) (upstream.ServerSpec, string) {
 	return spec, msg
 }
 
-
 // peerID accepts a non-negative integral number.
 func peerID(v lua.LValue) (int, bool) {
 	n, ok := intArg(v)
