@@ -23,6 +23,7 @@ import (
 
 	"upstreamd/internal/config"
 	"upstreamd/internal/errlog"
+	"upstreamd/internal/h1"
 	"upstreamd/internal/health"
 	"upstreamd/internal/httpd"
 	"upstreamd/internal/ngxlua"
@@ -244,9 +245,27 @@ type Server struct {
 type listener struct {
 	addr string
 	ln   net.Listener
-	srv  *http.Server
+	srv  httpServer
 	done chan struct{}
 }
+
+// httpServer is what a listener serves with: internal/h1 by default, or
+// net/http's server with UPSTREAMD_HTTP_SERVER=net/http (kept as a
+// fallback while h1 is new; both pass the same tests).
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
+// useNetHTTP selects net/http's server instead of internal/h1.
+var useNetHTTP = func() bool {
+	switch os.Getenv("UPSTREAMD_HTTP_SERVER") {
+	case "net/http", "nethttp":
+		return true
+	}
+	return false
+}()
 
 // NewServer prepares a server for the first generation g.
 func NewServer(opts Options, g *Generation) *Server {
@@ -366,13 +385,28 @@ func (s *Server) listen(addr string, g *Generation) (*listener, error) {
 		return nil, fmt.Errorf("bind() to %s failed (%s)", addr, unwrapSyscall(err))
 	}
 	l := &listener{addr: addr, ln: ln, done: make(chan struct{})}
-	l.srv = &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(addr, w, r) }),
-		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return httpd.ConnContext(ctx, c) },
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(addr, w, r) })
+	connContext := func(ctx context.Context, c net.Conn) context.Context { return httpd.ConnContext(ctx, c) }
+	if useNetHTTP {
+		l.srv = &http.Server{
+			Handler:           handler,
+			ConnContext:       connContext,
+			ReadHeaderTimeout: 60 * time.Second,
+			IdleTimeout:       idleTimeout(g),
+			MaxHeaderBytes:    32 << 10,
+		}
+		return l, nil
+	}
+	// h1: nginx's client_header_timeout, client_body_timeout (60s) and
+	// keepalive_timeout; 32 KB of request head as before (nginx: 4 × 8k).
+	l.srv = &h1.Server{
+		Handler:           handler,
+		ConnContext:       connContext,
 		ReadHeaderTimeout: 60 * time.Second,
 		IdleTimeout:       idleTimeout(g),
+		BodyReadTimeout:   60 * time.Second,
 		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          nil,
+		Name:              httpd.ServerHeader,
 	}
 	return l, nil
 }

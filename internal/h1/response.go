@@ -1,0 +1,384 @@
+package h1
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// response is the connection's http.ResponseWriter, reused per request.
+//
+// The body is held back (up to bufSize) until the handler returns, flushes
+// or writes more, so that a short response gets a Content-Length (as
+// net/http does); otherwise it is chunked (HTTP/1.1) or delimited by
+// closing the connection (HTTP/1.0).
+type response struct {
+	c   *conn
+	req *http.Request
+	hdr http.Header
+
+	status      int
+	wroteHeader bool  // the status is fixed
+	committed   bool  // the head is in the connection's buffer
+	clen        int64 // Content-Length the handler declared, or -1
+	written     int64 // body bytes the handler wrote
+	chunked     bool
+	noBody      bool // HEAD, 1xx, 204, 304
+	pending     []byte
+	keys        []string // scratch for sorting header keys
+}
+
+func (w *response) reset(r *http.Request) {
+	w.req = r
+	clear(w.hdr)
+	w.status, w.wroteHeader, w.committed = 0, false, false
+	w.clen, w.written, w.chunked, w.noBody = -1, 0, false, r.Method == http.MethodHead
+	w.pending = w.pending[:0]
+}
+
+func (w *response) Header() http.Header { return w.hdr }
+
+func (w *response) WriteHeader(code int) {
+	if w.c.hijacked || w.wroteHeader {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic("invalid WriteHeader code " + strconv.Itoa(code))
+	}
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		w.writeInformational(code)
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+	if code == http.StatusNoContent || code == http.StatusNotModified || code < 200 {
+		w.noBody = true
+	}
+	if v := w.hdr["Content-Length"]; len(v) > 0 {
+		if n, err := strconv.ParseInt(v[0], 10, 64); err == nil && n >= 0 {
+			w.clen = n
+		} else {
+			delete(w.hdr, "Content-Length")
+		}
+	}
+}
+
+func (w *response) writeInformational(code int) {
+	if w.c.werr != nil {
+		return
+	}
+	bw := w.c.bw
+	bw.WriteString(statusLine(code))
+	w.writeFields(nil)
+	bw.WriteString("\r\n")
+	_ = bw.Flush()
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	c := w.c
+	if c.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if w.noBody {
+		if w.req.Method == http.MethodHead && w.status != http.StatusNoContent && w.status != http.StatusNotModified && w.status >= 200 {
+			w.written += int64(len(p))
+			return len(p), nil
+		}
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.clen >= 0 && w.written+int64(len(p)) > w.clen {
+		return 0, http.ErrContentLength
+	}
+	w.written += int64(len(p))
+	if !w.committed {
+		if len(w.pending)+len(p) <= bufSize {
+			w.pending = append(w.pending, p...)
+			return len(p), nil
+		}
+		w.commit(false)
+	}
+	if err := w.writeBody(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (w *response) writeBody(p []byte) error {
+	bw := w.c.bw
+	if w.chunked {
+		var tmp [18]byte
+		b := strconv.AppendInt(tmp[:0], int64(len(p)), 16)
+		b = append(b, '\r', '\n')
+		bw.Write(b)
+		bw.Write(p)
+		bw.WriteString("\r\n")
+	} else {
+		bw.Write(p)
+	}
+	return w.c.werr
+}
+
+// Flush sends the head and everything written so far.
+func (w *response) Flush() { _ = w.FlushError() }
+
+// FlushError is what http.ResponseController.Flush calls.
+func (w *response) FlushError() error {
+	c := w.c
+	if c.hijacked {
+		return http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(false)
+	}
+	if c.werr != nil {
+		return c.werr
+	}
+	return c.bw.Flush()
+}
+
+// Hijack is what http.ResponseController.Hijack calls (the proxy upgrades
+// WebSocket connections with it).
+func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) { return w.c.hijack() }
+
+func (w *response) SetReadDeadline(t time.Time) error  { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+
+// EnableFullDuplex: reading the body while writing the response always
+// works here.
+func (w *response) EnableFullDuplex() error { return nil }
+
+// finish completes the response after the handler returned.
+func (w *response) finish() {
+	c := w.c
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(true)
+	}
+	if w.chunked {
+		c.bw.WriteString("0\r\n\r\n")
+	}
+	if w.clen >= 0 && w.written < w.clen && !w.noBody {
+		c.closeAfter = true // short body: the client can only tell by the close
+	}
+}
+
+// commit writes the head and the held-back body to the connection's
+// buffer. final means the handler has returned.
+func (w *response) commit(final bool) {
+	c := w.c
+	w.committed = true
+	req := w.req
+	h := w.hdr
+	status := w.status
+
+	closing := req.Close || c.srv.inShutdown.Load()
+	if v, ok := h["Connection"]; ok && len(v) > 0 && hasToken(strings.Join(v, ","), "close") {
+		closing = true
+	}
+	setCL := false
+	te := ""
+	if v := h["Transfer-Encoding"]; len(v) > 0 {
+		te = v[0]
+	}
+	switch {
+	case w.noBody:
+		if final && w.clen < 0 && req.Method == http.MethodHead && w.written > 0 {
+			w.clen, setCL = w.written, true
+		}
+	case te != "" && !strings.EqualFold(te, "chunked"):
+		closing = true // "identity" and friends: delimited by the close
+	case te == "" && w.clen >= 0:
+	case te == "" && final:
+		w.clen, setCL = int64(len(w.pending)), true
+	case req.ProtoAtLeast(1, 1):
+		w.chunked = true
+	default:
+		closing = true // HTTP/1.0 with no length
+	}
+	if final && !closing && !c.body.done {
+		// The handler left part of the body: keep the connection only
+		// if draining it is cheap.
+		b := &c.body
+		if b.expect || (!b.chunked && b.remaining > maxDiscard) {
+			closing = true
+		}
+	}
+	if closing {
+		c.closeAfter = true
+	}
+	if c.werr != nil {
+		return
+	}
+
+	bw := c.bw
+	bw.WriteString(statusLine(status))
+	skipCL := w.chunked || status < 200 || status == http.StatusNoContent || status == http.StatusNotModified
+	w.writeFields(func(k string) bool {
+		switch k {
+		case "Transfer-Encoding":
+			return false
+		case "Content-Length":
+			return !skipCL
+		case "Content-Type":
+			return status != http.StatusNotModified
+		case "Connection":
+			// On close we say so ourselves, unless the handler did.
+			return !closing || hasToken(strings.Join(h["Connection"], ","), "close")
+		}
+		return true
+	})
+	if _, ok := h["Date"]; !ok {
+		bw.Write(dateLine())
+	}
+	if setCL && !skipCL {
+		var tmp [40]byte
+		b := append(tmp[:0], "Content-Length: "...)
+		b = strconv.AppendInt(b, w.clen, 10)
+		b = append(b, '\r', '\n')
+		bw.Write(b)
+	}
+	if w.chunked {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	_, hasConn := h["Connection"]
+	switch {
+	case closing && !hasToken(strings.Join(h["Connection"], ","), "close"):
+		bw.WriteString("Connection: close\r\n")
+	case !closing && req.ProtoMinor == 0 && !hasConn:
+		bw.WriteString("Connection: keep-alive\r\n")
+	}
+	bw.WriteString("\r\n")
+	if len(w.pending) > 0 && !w.noBody {
+		_ = w.writeBody(w.pending)
+	}
+	w.pending = w.pending[:0]
+}
+
+// writeFields writes the header fields in key order (keep reports whether
+// to write a key; nil writes all). Values have CR and LF replaced and are
+// trimmed, and invalid names are skipped, as net/http does.
+func (w *response) writeFields(keep func(string) bool) {
+	bw := w.c.bw
+	keys := w.keys[:0]
+	for k := range w.hdr {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !validFieldName(k) || (keep != nil && !keep(k)) {
+			continue
+		}
+		for _, v := range w.hdr[k] {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			writeFieldValue(bw, v)
+			bw.WriteString("\r\n")
+		}
+	}
+	clear(keys)
+	w.keys = keys[:0]
+}
+
+func validFieldName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if !tokenChar[k[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+func writeFieldValue(bw *bufio.Writer, v string) {
+	v = strings.Trim(v, " \t")
+	for i := 0; i < len(v); i++ {
+		if ch := v[i]; ch == '\r' || ch == '\n' {
+			bw.WriteString(v[:i])
+			bw.WriteByte(' ')
+			v = v[i+1:]
+			i = -1
+		}
+	}
+	bw.WriteString(v)
+}
+
+// statusLines["HTTP/1.1 200 OK\r\n", …] for the codes with a text.
+var statusLines = func() (t [600]string) {
+	for code := range t {
+		if text := http.StatusText(code); text != "" {
+			t[code] = "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n"
+		}
+	}
+	return
+}()
+
+func statusLine(code int) string {
+	if code < len(statusLines) && statusLines[code] != "" {
+		return statusLines[code]
+	}
+	c := strconv.Itoa(code)
+	return "HTTP/1.1 " + c + " status code " + c + "\r\n" // as net/http
+}
+
+// dateLine is "Date: <now, HTTP format>\r\n", formatted once a second.
+func dateLine() []byte {
+	now := time.Now()
+	sec := now.Unix()
+	if d := cachedDate.Load(); d != nil && d.sec == sec {
+		return d.line
+	}
+	d := &dateEntry{sec: sec}
+	d.line = append([]byte("Date: "), now.UTC().AppendFormat(nil, http.TimeFormat)...)
+	d.line = append(d.line, '\r', '\n')
+	cachedDate.Store(d)
+	return d.line
+}
+
+type dateEntry struct {
+	sec  int64
+	line []byte
+}
+
+var cachedDate atomic.Pointer[dateEntry]
+
+// writeError answers a request h1 could not parse, with nginx's page, and
+// marks the connection for closing.
+func (c *conn) writeError(pe *parseError) {
+	c.closeAfter = true
+	text := http.StatusText(pe.status)
+	title := strconv.Itoa(pe.status) + " " + text
+	page := "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title + "</h1></center>\r\n"
+	if pe.reason != "" {
+		page = "<html>\r\n<head><title>" + strconv.Itoa(pe.status) + " " + pe.reason + "</title></head>\r\n<body>\r\n<center><h1>" + title + "</h1></center>\r\n<center>" + pe.reason + "</center>\r\n"
+	}
+	name := c.srv.Name
+	if name == "" {
+		name = "upstreamd"
+	}
+	page += "<hr><center>" + name + "</center>\r\n</body>\r\n</html>\r\n"
+	bw := c.bw
+	bw.WriteString(statusLine(pe.status))
+	bw.WriteString("Server: " + name + "\r\n")
+	bw.Write(dateLine())
+	bw.WriteString("Content-Type: text/html\r\nContent-Length: " + strconv.Itoa(len(page)) + "\r\nConnection: close\r\n\r\n")
+	bw.WriteString(page)
+	c.linger = true
+}
