@@ -48,22 +48,19 @@ func TestUpstreamCompatSanity(t *testing.T) {
                 ngx.say("done")`,
 			"done\n"},
 		// DIFFERS: backup, down (and our drain) are always present
-		// booleans; the original only had the true ones. Also, name
-		// carries the default port ("127.0.0.1:80" where the original
-		// said "127.0.0.1"): internal/config stores server names that
-		// way (UpstreamServer.Name).
+		// booleans; the original only had the true ones.
 		{"TEST 3: get servers", sanityHTTP, `
                 for _, host in ipairs{"foo.com:1234", "bar", "blah"} do
                     local srvs, err = upstream.get_servers(host)
                     if not srvs then ngx.say("failed to get servers: ", err)
                     else ngx.say(host, ": ", cjson.encode(srvs)) end
                 end`,
-			`foo.com:1234: [{"addr":"127.0.0.1:80","backup":false,"down":false,"drain":false,"fail_timeout":53,"max_fails":100,"name":"127.0.0.1:80","weight":4},` +
+			`foo.com:1234: [{"addr":"127.0.0.1:80","backup":false,"down":false,"drain":false,"fail_timeout":53,"max_fails":100,"name":"127.0.0.1","weight":4},` +
 				`{"addr":"127.0.0.5:81","backup":false,"down":false,"drain":false,"fail_timeout":10,"max_fails":1,"name":"127.0.0.5:81","weight":1},` +
-				`{"addr":"127.0.0.6:80","backup":true,"down":false,"drain":false,"fail_timeout":5,"max_fails":1,"name":"127.0.0.6:80","weight":1}]` + "\n" +
-				`bar: [{"addr":"127.0.0.2:80","backup":false,"down":false,"drain":false,"fail_timeout":10,"max_fails":1,"name":"127.0.0.2:80","weight":1},` +
-				`{"addr":"127.0.0.3:80","backup":true,"down":false,"drain":false,"fail_timeout":10,"max_fails":1,"name":"127.0.0.3:80","weight":1},` +
-				`{"addr":"127.0.0.4:80","backup":true,"down":false,"drain":false,"fail_timeout":23,"max_fails":200,"name":"127.0.0.4:80","weight":7}]` + "\n" +
+				`{"addr":"127.0.0.6:80","backup":true,"down":false,"drain":false,"fail_timeout":5,"max_fails":1,"name":"127.0.0.6","weight":1}]` + "\n" +
+				`bar: [{"addr":"127.0.0.2:80","backup":false,"down":false,"drain":false,"fail_timeout":10,"max_fails":1,"name":"127.0.0.2","weight":1},` +
+				`{"addr":"127.0.0.3:80","backup":true,"down":false,"drain":false,"fail_timeout":10,"max_fails":1,"name":"127.0.0.3","weight":1},` +
+				`{"addr":"127.0.0.4:80","backup":true,"down":false,"drain":false,"fail_timeout":23,"max_fails":200,"name":"127.0.0.4","weight":7}]` + "\n" +
 				"failed to get servers: upstream not found\n"},
 		// DIFFERS: down and drain always present.
 		{"TEST 7: get primary peers", sanityHTTP, `

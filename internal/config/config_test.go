@@ -401,7 +401,7 @@ upstream d { server 127.0.0.1; server localhost:81; }`))
 		t.Errorf("upstream a %+v", a)
 	}
 	want := []UpstreamServer{
-		{Name: "backend.example:80", Addrs: []string{"10.0.0.1:80", "10.0.0.2:80"}, Weight: 3, MaxFails: 0, FailTimeout: 30 * time.Second, MaxConns: 10, File: "nginx.conf", Line: 7},
+		{Name: "backend.example", Addrs: []string{"10.0.0.1:80", "10.0.0.2:80"}, Weight: 3, MaxFails: 0, FailTimeout: 30 * time.Second, MaxConns: 10, File: "nginx.conf", Line: 7},
 		{Name: "127.0.0.1:8002", Addrs: []string{"127.0.0.1:8002"}, Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second, Backup: true, File: "nginx.conf", Line: 8},
 		{Name: "[::1]:8003", Addrs: []string{"[::1]:8003"}, Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second, Down: true, File: "nginx.conf", Line: 9},
 		{Name: "v6.example:8004", Addrs: []string{"[2001:db8::1]:8004"}, Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second, File: "nginx.conf", Line: 10},

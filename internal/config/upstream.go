@@ -154,7 +154,9 @@ func hUpstreamServer(b *builder, s *scope, d *nginxconf.Directive) error {
 	if err != nil {
 		return errf(d, `host not found in upstream "%s"`, addr)
 	}
-	us.Name = hp.host + ":" + strconv.Itoa(hp.port)
+	// The name stays as written (nginx shows it so, and hashes it so for
+	// `hash ... consistent`); only the resolved addresses get port 80.
+	us.Name = addr
 	us.Addrs = addrs
 	ub.u.Servers = append(ub.u.Servers, us)
 	return nil
