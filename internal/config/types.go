@@ -114,7 +114,7 @@ type Upstream struct {
 
 // UpstreamServer is one `server` line of an upstream.
 type UpstreamServer struct {
-	Name        string        // as written (host:port, port defaulted to 80)
+	Name        string        // as written (no port added; Addrs carry port 80 when none is given)
 	Addrs       []string      // resolved ip:port, one per address (several peers when a name resolves to several)
 	Weight      int           // default 1
 	MaxFails    int           // default 1
