@@ -38,6 +38,10 @@ func lookupCommand(name string) (command, bool) {
 		return patchCommand(name, func([]string) (any, error) { return map[string]bool{"down": false}, nil }, "marked up"), true
 	case "drain":
 		return patchCommand(name, func([]string) (any, error) { return map[string]bool{"drain": true}, nil }, "set to drain"), true
+	case "undrain":
+		// up clears only down; taking a server out of drain mode is its own
+		// step, so a script cannot undo a drain by accident.
+		return patchCommand(name, func([]string) (any, error) { return map[string]bool{"drain": false}, nil }, "taken out of drain"), true
 	case "weight":
 		cmd := patchCommand(name, func(args []string) (any, error) {
 			n, err := strconv.Atoi(args[2])

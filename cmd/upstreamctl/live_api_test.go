@@ -205,6 +205,12 @@ http {
 	if got := traffic(4); got["A"] != 2 || got["D"] != 2 {
 		t.Fatalf("A up, D weight 1: %v", got)
 	}
+	if got := ok("undrain", "backend", "1"); got != "backend: server 1 ("+b+") taken out of drain\n" {
+		t.Fatalf("undrain: %q", got)
+	}
+	if got := traffic(4); got["B"] != 1 {
+		t.Fatalf("B back in rotation after undrain: %v", got)
+	}
 	if got := ok("remove", "backend", "4"); got != "backend: server 4 removed\n" {
 		t.Fatalf("remove: %q", got)
 	}
@@ -221,7 +227,7 @@ http {
 		Zone string
 	}
 	out := ok("servers", "backend", "--json")
-	if err := json.Unmarshal([]byte(out), &u); err != nil || len(u.Peers) != 4 || u.Zone != "backend" || u.Peers[1].State != "draining" {
+	if err := json.Unmarshal([]byte(out), &u); err != nil || len(u.Peers) != 4 || u.Zone != "backend" || u.Peers[1].State != "up" {
 		t.Fatalf("servers --json: %v %+v\n%s", err, u, out)
 	}
 	if !strings.HasPrefix(out, "{\n  \"peers\": [") {

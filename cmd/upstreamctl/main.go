@@ -41,6 +41,7 @@ Commands:
   down NAME ID              mark server ID of NAME down
   up NAME ID                mark server ID of NAME up (clears down)
   drain NAME ID             put server ID of NAME into drain mode
+  undrain NAME ID           take server ID of NAME out of drain mode
   weight NAME ID N          set the weight of server ID of NAME to N
   remove NAME ID            remove server ID from NAME
 
