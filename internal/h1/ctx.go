@@ -21,10 +21,17 @@ type connCtx struct {
 	mu    sync.Mutex
 	done  chan struct{}
 	err   error
-	funcs []*afterFunc
+	funcs []watch
+	key   uint64 // the last key handed out; 0 is never used
 }
 
-type afterFunc struct{ f func() }
+// watch is one registration of AfterFunc or WatchCancel. It is stored by
+// value and found again by its key, so registering costs no allocation once
+// the slice has grown.
+type watch struct {
+	key uint64
+	f   func()
+}
 
 func (x *connCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
 
@@ -55,31 +62,50 @@ func (x *connCtx) Value(key any) any {
 
 // AfterFunc arranges for f to run once the context is cancelled
 // (context.AfterFunc calls it with a function that starts the user's
-// function on its own goroutine).
+// function on its own goroutine). It costs one allocation, the stop
+// function.
 func (x *connCtx) AfterFunc(f func()) (stop func() bool) {
-	a := &afterFunc{f: f}
-	x.mu.Lock()
-	if x.err != nil {
-		x.mu.Unlock()
+	key, ok := x.WatchCancel(f)
+	if !ok {
 		go f()
 		return func() bool { return false }
 	}
-	x.funcs = append(x.funcs, a)
-	x.mu.Unlock()
-	return func() bool {
-		x.mu.Lock()
-		defer x.mu.Unlock()
-		for i, g := range x.funcs {
-			if g == a {
-				last := len(x.funcs) - 1
-				x.funcs[i] = x.funcs[last]
-				x.funcs[last] = nil
-				x.funcs = x.funcs[:last]
-				return true
-			}
-		}
-		return false
+	return func() bool { return x.UnwatchCancel(key) }
+}
+
+// WatchCancel registers f to run when the context is cancelled and returns
+// the key that UnwatchCancel takes. It is AfterFunc without allocations,
+// for the proxy, which watches the client during every proxied request: f
+// runs synchronously on the goroutine that cancels (the connection's own,
+// the client check, Close or Shutdown), so it must be quick and must not
+// block. If the context is already cancelled, f is not registered and ok
+// is false.
+func (x *connCtx) WatchCancel(f func()) (key uint64, ok bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.err != nil {
+		return 0, false
 	}
+	x.key++
+	x.funcs = append(x.funcs, watch{key: x.key, f: f})
+	return x.key, true
+}
+
+// UnwatchCancel removes the registration of key. It returns false if the
+// cancellation already took it: f has run or is about to run.
+func (x *connCtx) UnwatchCancel(key uint64) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for i, w := range x.funcs {
+		if w.key == key {
+			last := len(x.funcs) - 1
+			x.funcs[i] = x.funcs[last]
+			x.funcs[last] = watch{}
+			x.funcs = x.funcs[:last]
+			return true
+		}
+	}
+	return false
 }
 
 // watched reports whether anyone waits on the context: only then is the
@@ -103,7 +129,7 @@ func (x *connCtx) cancel() {
 	fs := x.funcs
 	x.funcs = nil
 	x.mu.Unlock()
-	for _, a := range fs {
-		a.f()
+	for _, w := range fs {
+		w.f()
 	}
 }

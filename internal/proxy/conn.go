@@ -30,7 +30,6 @@ type pconn struct {
 	// canceled is set (before the socket deadline is moved into the past)
 	// when the client's context is done.
 	canceled atomic.Bool
-	abortFn  func() // c.abort, bound once per connection
 
 	// I/O counters for the current request.
 	received, sent int64
@@ -122,7 +121,7 @@ func (c *pconn) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// abort is run (from context.AfterFunc) when the client goes away: it makes
+// abort is run (from session.abort) when the client goes away: it makes
 // any blocked I/O on the connection return.
 func (c *pconn) abort() {
 	c.canceled.Store(true)

@@ -175,6 +175,12 @@ type respHeader struct {
 	connClose     bool
 	connKeepAlive bool
 	accelBuffer   int8 // X-Accel-Buffering: 0 unset, 1 yes, -1 no
+
+	// last is the string copyTo made of the previous head parsed into
+	// this (pooled) respHeader. A peer tends to answer a location with
+	// byte-identical heads (only Date changes, once a second), so copyTo
+	// reuses it instead of allocating a new copy when the bytes match.
+	last string
 }
 
 // keepAlive reports whether the response allows reusing the connection.
@@ -418,13 +424,20 @@ func canonicalize(k []byte) {
 }
 
 // copyTo adds the passed-through header fields to dst. It makes one string
-// of the whole head and one backing array for the value slices, so a
-// response costs two allocations plus the map's own.
+// of the whole head (unless it equals the previous one, see last) and one
+// backing array for the value slices, so a response costs one or two
+// allocations plus the map's own. The strings are immutable, so sharing the
+// head's string between responses is safe; the value slices are not
+// shared, as a handler may append to them.
 func (h *respHeader) copyTo(dst http.Header) {
 	if h.nfields == 0 {
 		return
 	}
-	blk := string(h.block)
+	blk := h.last
+	if string(h.block) != blk { // compiled to a comparison, no conversion
+		blk = string(h.block)
+		h.last = blk
+	}
 	vals := make([]string, h.nfields)
 	i := 0
 	for _, f := range h.fields {

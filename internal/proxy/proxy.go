@@ -210,8 +210,22 @@ type session struct {
 	addr   string
 	act    string // what the current try is doing, for log lines
 
-	pc   *pconn
-	stop func() bool // stops the context.AfterFunc watching pc
+	pc *pconn
+
+	// Watching the client: one registration per request (not per try) on
+	// the request context, with s.abort bound once, so that with h1's
+	// context (a cancelWatcher) watching costs no allocation and with any
+	// other cancellable context one context.AfterFunc. abort may run on
+	// another goroutine: mu guards what it touches.
+	watching  bool          // the context is watched or was already done
+	watcher   cancelWatcher // with watchKey: the registration, if h1's
+	watchKey  uint64
+	stop      func() bool // the registration, if context.AfterFunc's
+	abortFn   func()      // s.abort, bound once
+	abortLate bool        // abort may still run: do not reuse the session
+	mu        sync.Mutex
+	aborted   bool   // the client went away (guarded by mu)
+	abortPC   *pconn // the connection abort must stop (guarded by mu)
 
 	start, tryStart time.Time
 	triesLeft       int
@@ -246,8 +260,65 @@ var sessionPool = sync.Pool{New: func() any {
 	s.attLog = s.attemptLog
 	s.scratchFn = s.getScratch
 	s.waitFn = s.flushUnsent
+	s.abortFn = s.abort
 	return s
 }}
+
+// cancelWatcher is implemented by contexts that run a function on
+// cancellation without allocating: h1's request context (its WatchCancel
+// runs f synchronously on the cancelling goroutine; UnwatchCancel returns
+// false once the cancellation took f).
+type cancelWatcher interface {
+	WatchCancel(f func()) (key uint64, ok bool)
+	UnwatchCancel(key uint64) bool
+}
+
+// watch starts watching the client for this request.
+func (s *session) watch() {
+	if w, ok := s.ctx.(cancelWatcher); ok {
+		s.watching = true
+		if key, ok := w.WatchCancel(s.abortFn); ok {
+			s.watcher, s.watchKey = w, key
+		} else {
+			s.aborted = true // already gone: attach aborts every connection
+		}
+		return
+	}
+	if s.ctx.Done() != nil {
+		s.watching = true
+		s.stop = context.AfterFunc(s.ctx, s.abortFn)
+	}
+}
+
+// unwatch stops watching the client. If the abort has run, or was started
+// and may still run, the session is not reused (abortLate): a late abort
+// must not hit a later request's connection.
+func (s *session) unwatch() {
+	stopped := true
+	switch {
+	case s.watcher != nil:
+		stopped = s.watcher.UnwatchCancel(s.watchKey)
+		s.watcher, s.watchKey = nil, 0
+	case s.stop != nil:
+		stopped = s.stop()
+		s.stop = nil
+	}
+	if !stopped {
+		s.abortLate = true
+	}
+}
+
+// abort runs when the client goes away: it makes blocked I/O on the current
+// upstream connection return, and marks the session so that the
+// connections of later tries are aborted as soon as they are attached.
+func (s *session) abort() {
+	s.mu.Lock()
+	s.aborted = true
+	if s.abortPC != nil {
+		s.abortPC.abort()
+	}
+	s.mu.Unlock()
+}
 
 const scratchSize = 32 << 10
 
@@ -273,6 +344,7 @@ func (s *session) release() {
 		s.att.Finish(s.peer, false)
 		s.peer = nil
 	}
+	s.unwatch()
 	if s.scratch != nil {
 		scratchPool.Put(s.scratch)
 		s.scratch = nil
@@ -289,6 +361,10 @@ func (s *session) release() {
 	if cap(s.reqBuf) > 64<<10 {
 		s.reqBuf = nil
 	}
+	if s.abortLate {
+		return // abort may still run on this session: let it go
+	}
+	s.watching, s.aborted = false, false
 	sessionPool.Put(s)
 }
 
@@ -321,6 +397,7 @@ func (s *session) serve() {
 		s.next = NextOff // nginx: "off" clears every other condition
 	}
 
+	s.watch()
 	s.t.Upstream.BeginInto(&s.att, s.t.Select)
 	s.att.SetLog(s.attLog)
 	s.triesLeft = s.att.Tries()
@@ -515,11 +592,13 @@ func (s *session) attach(pc *pconn) {
 	pc.readTimeout, pc.sendTimeout = s.o.ReadTimeout, s.o.SendTimeout
 	pc.requests++
 	s.rd.reset(pc)
-	if s.ctx.Done() != nil {
-		if pc.abortFn == nil {
-			pc.abortFn = pc.abort
+	if s.watching {
+		s.mu.Lock()
+		s.abortPC = pc
+		if s.aborted {
+			pc.abort()
 		}
-		s.stop = context.AfterFunc(s.ctx, pc.abortFn)
+		s.mu.Unlock()
 	}
 }
 
@@ -527,12 +606,12 @@ func (s *session) attach(pc *pconn) {
 func (s *session) detach() *pconn {
 	pc := s.pc
 	s.pc = nil
-	if s.stop != nil {
-		if !s.stop() {
-			// abort ran or is running: the socket's deadlines are gone.
-			pc.canceled.Store(true)
-		}
-		s.stop = nil
+	if s.watching {
+		// After this abort cannot touch pc; if it did, pc.canceled is set
+		// and releaseConn does not keep it (its deadlines are gone).
+		s.mu.Lock()
+		s.abortPC = nil
+		s.mu.Unlock()
 	}
 	s.res.BytesSent += pc.sent
 	s.res.BytesReceived += pc.received

@@ -99,11 +99,14 @@ func (s *session) upgrade() {
 	}
 	// The upgraded connection lives past the request: stop watching the
 	// request context, and clear the server's deadlines on the client side.
-	if s.stop != nil {
-		if !s.stop() {
-			pc.canceled.Store(true)
-		}
-		s.stop = nil
+	s.unwatch()
+	if s.watching {
+		s.mu.Lock()
+		s.abortPC = nil
+		s.mu.Unlock()
+	}
+	if s.abortLate {
+		pc.canceled.Store(true) // the client went away meanwhile
 	}
 	_ = cc.SetDeadline(time.Time{})
 	s.res.Status = http.StatusSwitchingProtocols
