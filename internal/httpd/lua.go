@@ -164,8 +164,12 @@ func (l luaRequest) SetStatus(status int) {
 
 func (l luaRequest) Write(p []byte) error {
 	rw := l.r.w
-	if !rw.wroteHeader && rw.Header().Get("Content-Type") == "" {
-		rw.Header()["Content-Type"] = l.r.defaultTypeValue()
+	if !rw.wroteHeader {
+		// A direct map look-up is Header().Get without canonicalizing the
+		// (already canonical) key on every ngx.say/ngx.print.
+		if h := rw.Header(); emptyField(h, "Content-Type") {
+			h["Content-Type"] = l.r.defaultTypeValue()
+		}
 	}
 	_, err := rw.Write(p)
 	return err

@@ -187,7 +187,7 @@ func (r *request) variable(name string) (string, bool) {
 	case "body_bytes_sent":
 		return strconv.FormatInt(r.w.bodyBytes, 10), true
 	case "bytes_sent":
-		return strconv.FormatInt(r.w.bodyBytes+r.w.headerBytes, 10), true
+		return strconv.FormatInt(r.w.bodyBytes+r.w.headerBytes(), 10), true
 	case "request_time":
 		return formatSeconds(time.Since(r.start)), true
 	case "msec":
