@@ -51,10 +51,20 @@ type conn struct {
 
 	phase       int
 	deadlineSet bool // the header deadline of this request is set
-	hijacked    bool
-	werr        error // first write error; the connection is dead
-	closeAfter  bool  // close once the current response is out
-	linger      bool  // the client may still be sending: close gently
+
+	// Clock and deadline bookkeeping. A time.Now costs a vDSO call or two
+	// and SetReadDeadline a runtime timer update; per keepalive request
+	// we read the clock when the request arrives and when its head is
+	// committed (the Date header), and re-arm the read deadline lazily.
+	now        time.Time // the last clock reading
+	clockFresh bool      // nothing that may block ran since now was read
+	reqTime    time.Time // when the current request arrived
+	rdl        time.Time // the read deadline set on rwc (zero: none)
+
+	hijacked   bool
+	werr       error // first write error; the connection is dead
+	closeAfter bool  // close once the current response is out
+	linger     bool  // the client may still be sending: close gently
 
 	// Per-request state, reused.
 	tmpl  http.Request // carries the context; copied into req per request
@@ -107,17 +117,57 @@ func (cr connReader) Read(p []byte) (int, error) {
 	switch c.phase {
 	case phaseHeader:
 		if !c.deadlineSet {
+			// The request arrived just before the head is read (c.now,
+			// taken after the idle wait), so no new clock read here.
 			c.deadlineSet = true
-			_ = c.rwc.SetReadDeadline(time.Now().Add(c.srv.headerTimeout()))
+			c.setReadDeadline(c.now, c.srv.headerTimeout())
 		}
 	case phaseBody:
-		_ = c.rwc.SetReadDeadline(time.Now().Add(c.srv.bodyTimeout()))
+		c.setReadDeadline(time.Now(), c.srv.bodyTimeout())
 	}
+	c.clockFresh = false // the read may block
 	n, err := c.rwc.Read(p)
 	if err != nil && n == 0 {
 		c.ctx.cancel()
 	}
 	return n, err
+}
+
+// lazySlack is how much earlier than exact a read deadline may fire so that
+// it need not be re-armed on every request or read: nginx keeps a timer
+// that moves by less than NGX_TIMER_LAZY_DELAY (300 ms). For short timeouts
+// the slack is at most 1/8 of the timeout.
+const lazySlack = 300 * time.Millisecond
+
+// setReadDeadline makes the read deadline now+d, lazily: a deadline already
+// set that is earlier by at most the slack is kept (the timeout then fires
+// up to the slack early, as nginx's), anything else is replaced.
+func (c *conn) setReadDeadline(now time.Time, d time.Duration) {
+	t := now.Add(d)
+	if !c.rdl.IsZero() {
+		slack := d / 8
+		if slack > lazySlack {
+			slack = lazySlack
+		}
+		if diff := t.Sub(c.rdl); diff >= 0 && diff <= slack {
+			return
+		}
+	}
+	if c.rwc.SetReadDeadline(t) == nil {
+		c.rdl = t
+	} else {
+		c.rdl = time.Time{}
+	}
+}
+
+// clock returns the current time, or the last reading when nothing could
+// have blocked since it was taken (the head was committed as the handler
+// returned, and the response is still in bw).
+func (c *conn) clock() time.Time {
+	if !c.clockFresh {
+		c.now, c.clockFresh = time.Now(), true
+	}
+	return c.now
 }
 
 // connWriter is what bw writes to: it remembers the first error and
@@ -129,6 +179,7 @@ func (cw connWriter) Write(p []byte) (int, error) {
 	if c.werr != nil {
 		return 0, c.werr
 	}
+	c.clockFresh = false // the write may block on a slow client
 	n, err := c.rwc.Write(p)
 	if err != nil && !c.hijacked {
 		c.werr = err
@@ -152,7 +203,8 @@ func (c *conn) serve() {
 			return
 		}
 		c.state.Store(stateHandling)
-		c.reqStart.Store(time.Now().UnixNano())
+		c.reqStart.Store(c.reqTime.UnixNano())
+		c.clockFresh = false // the handler may take any time
 		if !c.runHandler() {
 			return
 		}
@@ -207,6 +259,7 @@ func (c *conn) finish() {
 	if c.werr == nil && (c.linger || !c.body.done) {
 		if tc, ok := c.rwc.(interface{ CloseWrite() error }); ok && tc.CloseWrite() == nil {
 			_ = c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			c.rdl = time.Time{} // not tracked any more
 			_, _ = io.Copy(io.Discard, io.LimitReader(c.rwc, 1<<20))
 		}
 	}
@@ -231,6 +284,7 @@ func (c *conn) hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	c.hijacked = true
 	c.phase = phaseNone
+	c.rdl = time.Time{} // the handler owns the deadlines now
 	c.srv.untrack(c)
 	return c.rwc, bufio.NewReadWriter(c.br, c.bw), nil
 }

@@ -38,7 +38,7 @@ func (c *conn) readRequest() error {
 		// Idle until the first byte: the idle deadline, and Shutdown may
 		// close us meanwhile.
 		c.phase = phaseIdle
-		_ = c.rwc.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		c.setReadDeadline(c.clock(), s.idleTimeout())
 		if s.inShutdown.Load() {
 			return errServerShutdown
 		}
@@ -50,9 +50,17 @@ func (c *conn) readRequest() error {
 		if err != nil {
 			return err
 		}
+		// The request arrived: this reading is its start time and the
+		// base of the header deadline.
+		c.now, c.clockFresh = time.Now(), true
 	} else {
+		// Pipelined: it arrived no later than now; the last reading
+		// (taken when the previous response was committed) is usually
+		// still fresh.
 		c.state.Store(stateReading)
+		c.clock()
 	}
+	c.reqTime = c.now
 	c.phase, c.deadlineSet = phaseHeader, false
 	c.served.Add(1)
 	if err := c.readHead(); err != nil {

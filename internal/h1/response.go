@@ -117,8 +117,9 @@ func (w *response) Write(p []byte) (int, error) {
 func (w *response) writeBody(p []byte) error {
 	bw := w.c.bw
 	if w.chunked {
-		var tmp [18]byte
-		b := strconv.AppendInt(tmp[:0], int64(len(p)), 16)
+		// Built in bw's free space: a stack array would escape through
+		// bw.Write (to the underlying writer) and cost an allocation.
+		b := strconv.AppendInt(bw.AvailableBuffer(), int64(len(p)), 16)
 		b = append(b, '\r', '\n')
 		bw.Write(b)
 		bw.Write(p)
@@ -154,7 +155,18 @@ func (w *response) FlushError() error {
 // WebSocket connections with it).
 func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) { return w.c.hijack() }
 
-func (w *response) SetReadDeadline(t time.Time) error  { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.rdl = time.Time{} // unknown from now on: the next one is set for sure
+	return w.c.rwc.SetReadDeadline(t)
+}
+
+// RequestStart returns when the request arrived (its first bytes were
+// read, or the previous response was committed, for a pipelined one): the
+// server reads the clock then anyway, so handlers that need the start time
+// can take it from here (through an interface check) instead of calling
+// time.Now again.
+func (w *response) RequestStart() time.Time { return w.c.reqTime }
+
 func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
 
 // EnableFullDuplex: reading the body while writing the response always
@@ -244,11 +256,16 @@ func (w *response) commit(final bool) {
 		return true
 	})
 	if _, ok := h["Date"]; !ok {
-		bw.Write(dateLine())
+		// A fresh reading for Date (the handler may have run long). When
+		// the handler has returned (final), the idle wait that follows
+		// reuses it for its deadline instead of reading the clock again.
+		c.now, c.clockFresh = time.Now(), final
+		bw.Write(dateLine(c.now))
 	}
 	if setCL && !skipCL {
-		var tmp [40]byte
-		b := append(tmp[:0], "Content-Length: "...)
+		// In bw's free space, not a stack array: that escapes through
+		// bw.Write and cost an allocation per response.
+		b := append(bw.AvailableBuffer(), "Content-Length: "...)
 		b = strconv.AppendInt(b, w.clen, 10)
 		b = append(b, '\r', '\n')
 		bw.Write(b)
@@ -339,8 +356,7 @@ func statusLine(code int) string {
 }
 
 // dateLine is "Date: <now, HTTP format>\r\n", formatted once a second.
-func dateLine() []byte {
-	now := time.Now()
+func dateLine(now time.Time) []byte {
 	sec := now.Unix()
 	if d := cachedDate.Load(); d != nil && d.sec == sec {
 		return d.line
@@ -377,7 +393,7 @@ func (c *conn) writeError(pe *parseError) {
 	bw := c.bw
 	bw.WriteString(statusLine(pe.status))
 	bw.WriteString("Server: " + name + "\r\n")
-	bw.Write(dateLine())
+	bw.Write(dateLine(time.Now()))
 	bw.WriteString("Content-Type: text/html\r\nContent-Length: " + strconv.Itoa(len(page)) + "\r\nConnection: close\r\n\r\n")
 	bw.WriteString(page)
 	c.linger = true

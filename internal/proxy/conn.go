@@ -2,7 +2,10 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,7 +19,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // pconn is one connection to a peer. While a request uses it, it is owned by
 // that request's session; while idle it belongs to a Pool.
 type pconn struct {
-	nc   net.Conn
+	nc   rawConn
 	addr string
 
 	requests int  // requests sent on this connection (nginx c->requests)
@@ -130,8 +133,33 @@ func (c *pconn) abort() {
 
 func (c *pconn) close() { _ = c.nc.Close() }
 
+// rawConn is what a pconn needs of its socket: a net.Conn from net.Dialer,
+// or the *os.File of dialRaw.
+type rawConn interface {
+	io.ReadWriteCloser
+	SetDeadline(t time.Time) error
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+}
+
+// errNeedNet: dialRaw cannot connect to this address, net.Dialer must.
+var errNeedNet = errors.New("dial through net")
+
 // dial opens a new connection to addr ("ip:port", or "unix:/path").
-func dial(ctx context.Context, addr string, timeout time.Duration) (*pconn, error) {
+// Literal ip:port addresses (every resolved peer) take dialRaw's lean path;
+// started, if not nil, is called with the connection before dialRaw waits
+// for the connect, so that the caller can abort the wait. Other addresses
+// go through net.Dialer, which aborts when ctx is done.
+func dial(ctx context.Context, addr string, timeout time.Duration, started func(*pconn)) (*pconn, error) {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		pc, err := dialRaw(ap, addr, timeout, started)
+		if err != errNeedNet {
+			return pc, err
+		}
+	}
 	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
 	network := "tcp"
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {

@@ -536,8 +536,9 @@ func (s *session) roundTrip() (failure, bool) {
 		if pc == nil {
 			t0 := time.Now()
 			var err error
-			pc, err = dial(s.ctx, s.addr, s.o.ConnectTimeout)
+			pc, err = dial(s.ctx, s.addr, s.o.ConnectTimeout, s.connecting)
 			if err != nil {
+				s.connecting(nil) // pc is closed: nothing for abort to stop
 				if s.ctx.Err() != nil {
 					return failure{msg: "client prematurely closed connection while " + actConnect}, false
 				}
@@ -583,6 +584,19 @@ func (s *session) roundTrip() (failure, bool) {
 			continue
 		}
 		return f, false
+	}
+}
+
+// connecting makes the client abort reach pc while its connect is in
+// progress (dial's started hook); attach takes over once it is connected.
+func (s *session) connecting(pc *pconn) {
+	if s.watching {
+		s.mu.Lock()
+		s.abortPC = pc
+		if s.aborted && pc != nil {
+			pc.abort()
+		}
+		s.mu.Unlock()
 	}
 }
 

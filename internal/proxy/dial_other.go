@@ -1,0 +1,13 @@
+//go:build !linux
+
+package proxy
+
+import (
+	"net/netip"
+	"time"
+)
+
+// dialRaw is Linux-only; elsewhere net.Dialer does the work.
+func dialRaw(netip.AddrPort, string, time.Duration, func(*pconn)) (*pconn, error) {
+	return nil, errNeedNet
+}
