@@ -574,12 +574,14 @@ func TestTransportAndResponseFailures(t *testing.T) {
 		},
 		{
 			name: "timeout",
-			args: api("--timeout", "100ms", "upstreams"),
+			// Long enough that a loaded machine still delivers the request
+			// to the fake before the client gives up (reqs checks it).
+			args: api("--timeout", "1s", "upstreams"),
 			setup: func(f *fakeAPI) {
 				f.intercept = func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 			},
 			code:   exitUnreachable,
-			stderr: "upstreamctl: cannot reach {api}: timed out after 100ms\n",
+			stderr: "upstreamctl: cannot reach {api}: timed out after 1s\n",
 			reqs:   []string{root},
 		},
 		{
