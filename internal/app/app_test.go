@@ -23,23 +23,29 @@ import (
 // returned.
 func startServer(t *testing.T, conf string) (*Server, string, *syncBuffer) {
 	t.Helper()
+	s, base, _, logs := startServerWithFiles(t, conf, nil)
+	return s, base, logs
+}
+
+// startServerWithFiles is startServer with files (paths relative to the
+// prefix) written before the configuration is loaded, since
+// *_by_lua_file, require and state files are read at load time.
+func startServerWithFiles(t *testing.T, conf string, files map[string]string) (s *Server, base, prefix string, logs *syncBuffer) {
+	t.Helper()
 	listen := freeAddr(t)
-	conf = strings.ReplaceAll(conf, "LISTEN", listen)
-	prefix := t.TempDir()
+	prefix = t.TempDir()
 	confPath := filepath.Join(prefix, "conf", "nginx.conf")
-	if err := os.MkdirAll(filepath.Dir(confPath), 0o755); err != nil {
-		t.Fatal(err)
+	writeFile(t, confPath, strings.ReplaceAll(conf, "LISTEN", listen))
+	for name, body := range files {
+		writeFile(t, filepath.Join(prefix, name), body)
 	}
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
+	logs = &syncBuffer{}
 	opts := Options{Prefix: prefix + "/", ConfFile: confPath, Stderr: logs}
 	g, err := Load(opts)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	s := NewServer(opts, g)
+	s = NewServer(opts, g)
 	if err := s.Start(); err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -48,7 +54,17 @@ func startServer(t *testing.T, conf string) (*Server, string, *syncBuffer) {
 		cancel()
 		s.Shutdown(ctx)
 	})
-	return s, "http://" + listen, logs
+	return s, "http://" + listen, prefix, logs
+}
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 type syncBuffer struct {

@@ -1,72 +1,22 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 )
 
-// startLuaServer is startServer with files (paths relative to the prefix)
-// written before the configuration is loaded, since *_by_lua_file and
-// require resolve them at load time. It returns the prefix too, so a test
-// can change a file between requests.
+// startLuaServer starts a server with files in its prefix (Lua files,
+// modules) and returns the prefix too, so a test can change a file between
+// requests.
 func startLuaServer(t *testing.T, conf string, files map[string]string) (base, prefix string, logs *syncBuffer) {
 	t.Helper()
-	listen := freeAddr(t)
-	conf = strings.ReplaceAll(conf, "LISTEN", listen)
-	prefix = t.TempDir()
-	files = withFile(files, "conf/nginx.conf", conf)
-	for name, body := range files {
-		writeFile(t, filepath.Join(prefix, name), body)
-	}
-	logs = &syncBuffer{}
-	opts := Options{Prefix: prefix + "/", ConfFile: filepath.Join(prefix, "conf", "nginx.conf"), Stderr: logs}
-	g, err := Load(opts)
-	if err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	s := NewServer(opts, g)
-	if err := s.Start(); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		s.Shutdown(ctx)
-	})
-	return "http://" + listen, prefix, logs
-}
-
-func withFile(files map[string]string, name, body string) map[string]string {
-	out := map[string]string{name: body}
-	for k, v := range files {
-		out[k] = v
-	}
-	return out
-}
-
-func writeFile(t *testing.T, path, body string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// text reads the log under its lock (the server writes concurrently).
-func (b *syncBuffer) text() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	_, base, prefix, logs = startServerWithFiles(t, conf, files)
+	return base, prefix, logs
 }
 
 // luaCase is one request against a running server and what must come of it.
@@ -133,8 +83,8 @@ func runLuaCases(t *testing.T, base string, logs *syncBuffer, cases []luaCase) {
 				waitForLog(t, logs, c.logs...)
 			}
 			for _, s := range c.noLogs {
-				if strings.Contains(logs.text(), s) {
-					t.Errorf("log has %q:\n%s", s, logs.text())
+				if strings.Contains(logs.String(), s) {
+					t.Errorf("log has %q:\n%s", s, logs.String())
 				}
 			}
 		})
@@ -183,7 +133,7 @@ var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Reques
 func waitForLog(t *testing.T, logs *syncBuffer, subs ...string) {
 	t.Helper()
 	missing := func() string {
-		text := logs.text()
+		text := logs.String()
 		for _, s := range subs {
 			if !strings.Contains(text, s) {
 				return s
@@ -192,7 +142,7 @@ func waitForLog(t *testing.T, logs *syncBuffer, subs ...string) {
 		return ""
 	}
 	waitForMsg(t, func() bool { return missing() == "" }, func() string {
-		return fmt.Sprintf("log lacks %q:\n%s", missing(), logs.text())
+		return fmt.Sprintf("log lacks %q:\n%s", missing(), logs.String())
 	})
 }
 
