@@ -95,8 +95,8 @@ func TestParse(t *testing.T) {
 			"HTTP/1.1 200 OK", "|cl=-1|te=[chunked]|close=true|body=hello|"},
 		{"chunked coding leaves Header", "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n",
 			"HTTP/1.1 200 OK", `|cl=-1|te=[chunked]|close=true|body=|local=true|xa=[]|ua=""|hosthdr=""|tehdr=""`},
-		{"chunked wins over length", "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\nx\r\n0\r\n\r\n",
-			"HTTP/1.1 200 OK", "|cl=-1|te=[chunked]|close=true|body=x|"},
+		{"both chunked and a length is refused, as nginx", "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+			"HTTP/1.1 400 Bad Request", "400 Bad Request"},
 
 		{"1.1 without Host", "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request", "<center><h1>400 Bad Request</h1></center>"},
 		{"two Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400 Bad Request", ""},

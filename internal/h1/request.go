@@ -278,9 +278,13 @@ func (c *conn) parseHead() error {
 		if !strings.EqualFold(te, "chunked") {
 			return errNotImplemented
 		}
-		// Chunked wins over Content-Length, and the framing headers
-		// leave Header, as in net/http: nothing downstream may forward
-		// them next to a body it frames itself.
+		if cls > 0 {
+			// nginx (1.21.1+) refuses a request framed both ways: the two
+			// framings disagreeing is how requests are smuggled past a proxy.
+			return errBadRequest
+		}
+		// The framing headers leave Header, as in net/http: nothing
+		// downstream may forward them next to a body it frames itself.
 		delete(h, "Content-Length")
 		delete(h, "Transfer-Encoding")
 		b.chunked, b.done = true, false
