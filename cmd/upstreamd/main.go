@@ -308,13 +308,10 @@ func serve(opts app.Options, stderr io.Writer) int {
 				pidFile = movePID(srv.Current(), pidFile)
 			}
 		case syscall.SIGUSR1:
-			// app cannot reopen logs on their own; a reload reopens them,
-			// but unlike nginx's reopen it also applies an edited
-			// configuration.
+			// Only the log files are reopened (for logrotate); an edited
+			// configuration waits for SIGHUP, as in nginx.
 			srv.Current().Log.Logf(errlog.Notice, 0, "signal %d (SIGUSR1) received, reopening logs", syscall.SIGUSR1)
-			if srv.Reload() == nil {
-				pidFile = movePID(srv.Current(), pidFile)
-			}
+			_ = srv.ReopenLogs()
 		case syscall.SIGQUIT:
 			srv.Current().Log.Logf(errlog.Notice, 0, "signal %d (SIGQUIT) received, gracefully shutting down", syscall.SIGQUIT)
 			ctx, cancel := context.WithTimeout(context.Background(), gracefulTimeout)

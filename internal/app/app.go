@@ -51,7 +51,8 @@ type Generation struct {
 	pools    map[string]*proxy.Pool
 	lua      *ngxlua.Engine
 	logs     *httpd.LogFiles
-	logFiles []*os.File
+	logFiles []*os.File // error_log files, in the order of errPaths
+	errPaths []string
 	active   atomic.Int64
 	loadedAt time.Time
 	number   int
@@ -208,6 +209,7 @@ func (g *Generation) openErrorLogs(stderr io.Writer) (*errlog.Logger, error) {
 			return nil, fmt.Errorf("open() \"%s\" failed (%v)", el.Path, err)
 		}
 		g.logFiles = append(g.logFiles, f)
+		g.errPaths = append(g.errPaths, el.Path)
 		sinks = append(sinks, errlog.Sink{W: f, Level: level})
 	}
 	if len(sinks) == 0 {
@@ -505,6 +507,45 @@ func (s *Server) Reload() error {
 	g.Log.Logf(errlog.Notice, 0, "reconfiguring: generation %d", g.number)
 	go retire(old)
 	return nil
+}
+
+// ReopenLogs reopens the current generation's error_log and access_log
+// files at the same paths, as nginx does on SIGUSR1 (`-s reopen`), so that
+// logrotate can move them away: nothing else changes and the configuration
+// is not read again. Each new handle is swapped in under its writers' lock
+// before the old one is closed, so concurrent requests lose no line. A file
+// that cannot be opened keeps its old handle; the errors are logged and
+// returned.
+func (s *Server) ReopenLogs() error {
+	// Under s.mu a generation cannot be replaced (and then closed by
+	// retire) while its files are swapped.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.gen.Load()
+	var errs []error
+	for i, path := range g.errPaths {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("open() \"%s\" failed (%s)", path, httpd.ErrnoText(err)))
+			continue
+		}
+		old := g.logFiles[i]
+		g.Log.ReplaceWriter(old, f)
+		g.logFiles[i] = f
+		old.Close()
+	}
+	if err := g.logs.Reopen(); err != nil {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = append(errs, j.Unwrap()...)
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	// One line per file, as nginx logs each failed open().
+	for _, err := range errs {
+		g.Log.Logf(errlog.Emerg, 0, "%v", err)
+	}
+	return errors.Join(errs...)
 }
 
 // carryRuntimeState keeps, across a reload, the down/drain/weight changes

@@ -134,3 +134,20 @@ func (l *Logger) Log(level Level, conn uint64, msg string) {
 		}
 	}
 }
+
+// ReplaceWriter makes every sink writing to old write to w instead,
+// reporting whether any did. It swaps under the lock Log writes under, so a
+// concurrent line goes wholly to one of the two: reopening a log (SIGUSR1)
+// loses no line and splits none. The caller closes old afterwards.
+func (l *Logger) ReplaceWriter(old, w io.Writer) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	found := false
+	for i := range l.sinks {
+		if l.sinks[i].W == old {
+			l.sinks[i].W = w
+			found = true
+		}
+	}
+	return found
+}

@@ -124,3 +124,27 @@ func TestPerSinkLevels(t *testing.T) {
 		t.Fatal("Enabled must follow the most verbose sink")
 	}
 }
+
+// Reopening an error log swaps the writer: lines go wholly to the old one
+// before the swap and to the new one after.
+func TestReplaceWriter(t *testing.T) {
+	var oldW, newW, other bytes.Buffer
+	l := NewSinks(Sink{W: &oldW, Level: Info}, Sink{W: &other, Level: Info})
+	l.Log(Info, 0, "before")
+	if !l.ReplaceWriter(&oldW, &newW) {
+		t.Fatal("sink not found")
+	}
+	l.Log(Info, 0, "after")
+	if !strings.Contains(oldW.String(), "before") || strings.Contains(oldW.String(), "after") {
+		t.Fatalf("old writer got %q", oldW.String())
+	}
+	if strings.Contains(newW.String(), "before") || !strings.Contains(newW.String(), "after") {
+		t.Fatalf("new writer got %q", newW.String())
+	}
+	if strings.Count(other.String(), "\n") != 2 {
+		t.Fatalf("untouched sink got %q", other.String())
+	}
+	if l.ReplaceWriter(&oldW, &newW) {
+		t.Fatal("replaced a writer no sink uses")
+	}
+}

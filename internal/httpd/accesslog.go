@@ -1,33 +1,56 @@
 package httpd
 
 import (
+	"container/list"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"upstreamd/internal/config"
 )
 
 // LogFiles keeps access log files open, one handle per path shared by every
 // location that logs there. A reload builds a new set and closes the old
-// one, which is how nginx reopens logs on SIGHUP.
+// one, which is how nginx reopens logs on SIGHUP; Reopen does it in place
+// for SIGUSR1.
+//
+// Paths with variables are resolved per request. nginx opens and closes
+// such a file for every line unless open_log_file_cache keeps it; here a
+// bounded cache (maxDynamicLogs, least recently used closed first) always
+// does, so a busy $host log costs no open() per request while a flood of
+// distinct names cannot exhaust file descriptors.
 type LogFiles struct {
 	mu    sync.Mutex
 	files map[string]*LogFile
+	dyn   map[string]*list.Element // values are *LogFile; front = most recent
+	lru   list.List
 }
 
+// maxDynamicLogs bounds the open files kept for access_log paths with
+// variables.
+const maxDynamicLogs = 64
+
 // NewLogFiles returns an empty set.
-func NewLogFiles() *LogFiles { return &LogFiles{files: map[string]*LogFile{}} }
+func NewLogFiles() *LogFiles {
+	return &LogFiles{files: map[string]*LogFile{}, dyn: map[string]*list.Element{}}
+}
 
 // LogFile appends whole lines; concurrent writers never interleave.
 type LogFile struct {
-	mu sync.Mutex
-	f  *os.File
+	mu     sync.Mutex
+	f      *os.File
+	path   string
+	closed bool // evicted from the dynamic cache: writers must reopen
 }
 
 type accessLogRT struct {
-	w      *LogFile
+	w      *LogFile  // nil when the path has variables
+	path   *template // the path with variables, resolved per request
 	format *template
 	escape string    // log_format escape=: "default", "json" or "none"
 	cond   *template // if=; nil when not given
@@ -35,6 +58,9 @@ type accessLogRT struct {
 
 func (h *Handler) newAccessLog(w *LogFile, al config.AccessLog) accessLogRT {
 	rt := accessLogRT{w: w, format: h.template(al.Format), escape: al.Escape}
+	if w == nil {
+		rt.path = h.template(al.Path)
+	}
 	if al.If != "" {
 		rt.cond = h.template(al.If)
 	}
@@ -156,19 +182,117 @@ func (lf *LogFiles) Open(path string) (*LogFile, error) {
 			return nil, err
 		}
 	}
-	l := &LogFile{f: f}
+	l := &LogFile{f: f, path: path}
 	lf.files[path] = l
 	return l, nil
 }
 
 // WriteLine appends s and a newline in one write.
-func (l *LogFile) WriteLine(s string) {
+func (l *LogFile) WriteLine(s string) { l.writeLine(s) }
+
+// writeLine is WriteLine reporting false when l was closed (evicted from the
+// dynamic cache) before the write, so the caller can reopen the path.
+func (l *LogFile) writeLine(s string) bool {
 	buf := make([]byte, 0, len(s)+1)
 	buf = append(buf, s...)
 	buf = append(buf, '\n')
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
 	_, _ = l.f.Write(buf)
-	l.mu.Unlock()
+	return true
+}
+
+// isStdio reports handles this set did not open and must not close.
+func (l *LogFile) isStdio() bool { return l.f == os.Stderr || l.f == os.Stdout }
+
+// close closes the file under the writers' lock, so no write races it.
+func (l *LogFile) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed && !l.isStdio() {
+		l.f.Close()
+	}
+	l.closed = true
+}
+
+// writeDynamic appends line to the file at path (an access_log path with
+// variables, already resolved), opening it through the cache.
+func (lf *LogFiles) writeDynamic(path, line string) error {
+	// An eviction between the lookup and the write closes the handle: the
+	// second attempt opens it again.
+	for try := 0; try < 2; try++ {
+		l, err := lf.openDynamic(path)
+		if err != nil {
+			return err
+		}
+		if l.writeLine(line) {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (lf *LogFiles) openDynamic(path string) (*LogFile, error) {
+	lf.mu.Lock()
+	defer lf.mu.Unlock()
+	if e, ok := lf.dyn[path]; ok {
+		lf.lru.MoveToFront(e)
+		return e.Value.(*LogFile), nil
+	}
+	// As nginx, no directory is created for a path with variables: the
+	// name comes from the request.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	l := &LogFile{f: f, path: path}
+	lf.dyn[path] = lf.lru.PushFront(l)
+	for lf.lru.Len() > maxDynamicLogs {
+		old := lf.lru.Remove(lf.lru.Back()).(*LogFile)
+		delete(lf.dyn, old.path)
+		old.close()
+	}
+	return l, nil
+}
+
+// Reopen reopens every file at its path (SIGUSR1, so that logrotate can
+// move the files away): the new handle is swapped in under the writers'
+// lock, then the old one closed, so no line is lost or split. A file that
+// cannot be opened keeps its old handle, as in nginx, and the errors are
+// returned. Files of paths with variables are closed and open again on
+// their next line.
+func (lf *LogFiles) Reopen() error {
+	lf.mu.Lock()
+	defer lf.mu.Unlock()
+	var errs []error
+	for path, l := range lf.files {
+		if l.isStdio() {
+			continue
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("open() \"%s\" failed (%s)", path, ErrnoText(err)))
+			continue
+		}
+		l.mu.Lock()
+		old := l.f
+		l.f = f
+		l.mu.Unlock()
+		old.Close()
+	}
+	lf.closeDynamic()
+	return errors.Join(errs...)
+}
+
+func (lf *LogFiles) closeDynamic() {
+	for e := lf.lru.Front(); e != nil; e = e.Next() {
+		e.Value.(*LogFile).close()
+	}
+	lf.lru.Init()
+	lf.dyn = map[string]*list.Element{}
 }
 
 // Close closes every file this set opened.
@@ -176,9 +300,22 @@ func (lf *LogFiles) Close() {
 	lf.mu.Lock()
 	defer lf.mu.Unlock()
 	for _, l := range lf.files {
-		if l.f != os.Stderr && l.f != os.Stdout {
-			l.f.Close()
-		}
+		l.close()
 	}
 	lf.files = map[string]*LogFile{}
+	lf.closeDynamic()
+}
+
+// ErrnoText renders err as nginx does inside its parentheses: "2: No such
+// file or directory" (Go's errno texts are C's strerror() in lower case).
+func ErrnoText(err error) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return err.Error()
+	}
+	s := errno.Error()
+	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+		s = string(s[0]-'a'+'A') + s[1:]
+	}
+	return strconv.Itoa(int(errno)) + ": " + s
 }

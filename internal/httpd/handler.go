@@ -332,9 +332,7 @@ func (h *Handler) serveRequest(r *request, req *http.Request, nt *nameTable) {
 		// any location is chosen.
 		r.setLocation(r.vs.cfg.Root)
 		defer r.logPhase()
-		if f := r.doReturn(ret); f.kind == flowStatus {
-			r.writeSpecial(f.status)
-		}
+		h.serverReturn(r, ret)
 		r.w.finish()
 		return
 	}
@@ -348,6 +346,36 @@ func (h *Handler) serveRequest(r *request, req *http.Request, nt *nameTable) {
 	}
 	h.process(r)
 	r.w.finish()
+}
+
+// serverReturn runs a server-level return, following the server-level
+// error_page as nginx does. An internal redirect to a URI starts again at
+// nginx's server rewrite phase, so the same return answers the error page's
+// URI too, and, error_page being followed once, nginx's own page for that
+// code goes out; a named location skips that phase and serves; a URL
+// answers with the redirect.
+func (h *Handler) serverReturn(r *request, ret *config.Return) {
+	for {
+		f := r.doReturn(ret)
+		if f.kind != flowStatus {
+			return
+		}
+		if !h.errorPage(r, f.status) {
+			// The code of this return, not an error_page's =code: nginx
+			// sets the status anew when it finalizes with it.
+			r.errorPageStatus = 0
+			r.writeSpecial(f.status)
+			return
+		}
+		switch {
+		case r.w.wroteHeader:
+			return
+		case r.namedJump:
+			r.namedJump = false
+			h.process(r)
+			return
+		}
+	}
 }
 
 func (r *request) setLocation(loc *config.Location) {

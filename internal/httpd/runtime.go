@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 
 	"upstreamd/internal/access"
@@ -70,9 +71,12 @@ func (h *Handler) prepareLocation(loc *config.Location) error {
 		rt.proxyHeaders = append(rt.proxyHeaders, compiledHeader{name: name, value: h.template(ph.Value)})
 	}
 	for _, al := range loc.AccessLogs {
-		w, err := h.deps.Logs.Open(al.Path)
-		if err != nil {
-			return err
+		var w *LogFile
+		if !strings.Contains(al.Path, "$") {
+			var err error
+			if w, err = h.deps.Logs.Open(al.Path); err != nil {
+				return err
+			}
 		}
 		rt.accessLogs = append(rt.accessLogs, h.newAccessLog(w, al))
 	}
@@ -328,8 +332,20 @@ func (r *request) logPhase() {
 	}
 	for i := range r.rt.accessLogs {
 		al := &r.rt.accessLogs[i]
-		if line, ok := al.line(r); ok {
+		line, ok := al.line(r)
+		switch {
+		case !ok:
+		case al.w != nil:
 			al.w.WriteLine(line)
+		default:
+			path := al.path.eval(r)
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(r.h.cfg.Prefix, path)
+			}
+			if err := r.h.deps.Logs.writeDynamic(path, line); err != nil {
+				// nginx: [crit] open() "..." failed (2: No such file or directory)
+				r.logf(errlog.Crit, "open() \"%s\" failed (%s)", path, ErrnoText(err))
+			}
 		}
 	}
 }
