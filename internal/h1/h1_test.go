@@ -114,7 +114,7 @@ func TestParse(t *testing.T) {
 		{"unknown expectation", "POST / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx", "HTTP/1.1 417 Expectation Failed", ""},
 		{"header too large", "GET / HTTP/1.0\r\nX-A: " + strings.Repeat("a", 40<<10) + "\r\n\r\n", "HTTP/1.1 400 Bad Request",
 			"<title>400 Request Header Or Cookie Too Large</title>"},
-		{"request line too long", "GET /" + strings.Repeat("a", 40<<10) + " HTTP/1.0\r\n\r\n", "HTTP/1.1 414 Request URI Too Long", ""},
+		{"request line too long", "GET /" + strings.Repeat("a", 40<<10) + " HTTP/1.0\r\n\r\n", "HTTP/1.1 414 Request-URI Too Large", ""},
 		{"bad chunk", "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "HTTP/1.1 599 status code 599", ""},
 	}
 	for _, tc := range tests {

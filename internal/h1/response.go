@@ -337,10 +337,28 @@ func writeFieldValue(bw *bufio.Writer, v string) {
 	bw.WriteString(v)
 }
 
+// nginxReasons are nginx's status line texts where they differ from Go's
+// (ngx_http_status_lines): ops tooling and logs that grep raw responses see
+// what nginx would send.
+var nginxReasons = map[int]string{
+	302: "Moved Temporarily",
+	405: "Not Allowed",
+	408: "Request Time-out",
+	413: "Request Entity Too Large",
+	414: "Request-URI Too Large",
+	416: "Requested Range Not Satisfiable",
+	503: "Service Temporarily Unavailable",
+	504: "Gateway Time-out",
+}
+
 // statusLines["HTTP/1.1 200 OK\r\n", …] for the codes with a text.
 var statusLines = func() (t [600]string) {
 	for code := range t {
-		if text := http.StatusText(code); text != "" {
+		text, ok := nginxReasons[code]
+		if !ok {
+			text = http.StatusText(code)
+		}
+		if text != "" {
 			t[code] = "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n"
 		}
 	}
@@ -379,7 +397,10 @@ var cachedDate atomic.Pointer[dateEntry]
 // marks the connection for closing.
 func (c *conn) writeError(pe *parseError) {
 	c.closeAfter = true
-	text := http.StatusText(pe.status)
+	text, ok := nginxReasons[pe.status]
+	if !ok {
+		text = http.StatusText(pe.status)
+	}
 	title := strconv.Itoa(pe.status) + " " + text
 	page := "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title + "</h1></center>\r\n"
 	if pe.reason != "" {
