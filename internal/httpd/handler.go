@@ -519,7 +519,7 @@ func (r *request) serveStatic() flow {
 	default:
 		return flow{kind: flowStatus, status: http.StatusMethodNotAllowed}
 	}
-	name := path.Join(r.loc.Root, r.uri)
+	name := path.Join(r.documentRoot(), r.uri)
 	if strings.HasSuffix(r.uri, "/") {
 		for _, idx := range r.loc.Index {
 			if st, err := statFile(path.Join(name, idx)); err == nil && !st.IsDir() {

@@ -36,6 +36,8 @@ type locRuntime struct {
 	// defaultType is default_type as a header value slice, shared by the
 	// responses that get it (Lua output without a Content-Type).
 	defaultType []string
+	// root is set when `root` has variables; nil means loc.Root as is.
+	root *template
 	// hasLua: Lua runs for this location and may read $upstream_http_*.
 	hasLua bool
 	guard  *access.Guard // nil: nothing to check
@@ -61,6 +63,9 @@ func (h *Handler) prepareLocation(loc *config.Location) error {
 	}
 	if loc.Return != nil {
 		rt.returnText = h.template(loc.Return.Text)
+	}
+	if strings.Contains(loc.Root, "$") {
+		rt.root = h.template(loc.Root)
 	}
 	for _, ah := range loc.AddHeaders {
 		rt.addHeaders = append(rt.addHeaders, compiledHeader{name: ah.Name, value: h.template(ah.Value), always: ah.Always})

@@ -206,7 +206,7 @@ func (r *request) variable(name string) (string, bool) {
 	case "connection_requests":
 		return strconv.FormatInt(r.connRequests, 10), true
 	case "document_root":
-		return r.loc.Root, true
+		return r.documentRoot(), true
 	case "proxy_host":
 		if r.loc.Proxy != nil {
 			return r.loc.Proxy.HostHeader, true
@@ -311,4 +311,13 @@ func joinDurations(ds []time.Duration) string {
 		b.WriteString(formatSeconds(d))
 	}
 	return b.String()
+}
+
+// documentRoot is $document_root: root with its variables evaluated for
+// this request (nginx allows variables in root, e.g. root /srv/$host).
+func (r *request) documentRoot() string {
+	if r.rt != nil && r.rt.root != nil {
+		return r.rt.root.eval(r)
+	}
+	return r.loc.Root
 }
