@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -200,7 +199,7 @@ func dumpConfig(confFile string, stdout, stderr io.Writer) int {
 	for _, name := range configFiles(confFile, tree) {
 		data, err := os.ReadFile(name)
 		if err != nil {
-			fmt.Fprintf(stderr, "upstreamd: [emerg] open() \"%s\" failed (%s)\n", name, errnoText(err))
+			fmt.Fprintf(stderr, "upstreamd: [emerg] open() \"%s\" failed (%s)\n", name, errlog.ErrnoText(err))
 			return 1
 		}
 		fmt.Fprintf(stdout, "# configuration file %s:\n%s\n", name, data)
@@ -228,21 +227,6 @@ func configFiles(main string, tree []*nginxconf.Directive) []string {
 	return files
 }
 
-// errnoText renders err as nginx does inside its parentheses: "2: No such
-// file or directory". Go's errno strings are C's strerror() texts in lower
-// case.
-func errnoText(err error) string {
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		return err.Error()
-	}
-	s := errno.Error()
-	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
-		s = string(s[0]-'a'+'A') + s[1:]
-	}
-	return strconv.Itoa(int(errno)) + ": " + s
-}
-
 func sendSignal(opts app.Options, name string, stderr io.Writer) int {
 	sig := signals[name]
 	cfg, err := config.Load(config.Options{Prefix: opts.Prefix, ConfFile: opts.ConfFile, Globals: opts.Globals})
@@ -252,7 +236,7 @@ func sendSignal(opts app.Options, name string, stderr io.Writer) int {
 	}
 	data, err := os.ReadFile(cfg.PIDFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "upstreamd: [error] open() \"%s\" failed (%s)\n", cfg.PIDFile, errnoText(err))
+		fmt.Fprintf(stderr, "upstreamd: [error] open() \"%s\" failed (%s)\n", cfg.PIDFile, errlog.ErrnoText(err))
 		return 1
 	}
 	// nginx strips only the line ending before reading the number.
@@ -263,7 +247,7 @@ func sendSignal(opts app.Options, name string, stderr io.Writer) int {
 		return 1
 	}
 	if err := syscall.Kill(pid, sig); err != nil {
-		fmt.Fprintf(stderr, "upstreamd: [alert] kill(%d, %d) failed (%s)\n", pid, sig, errnoText(err))
+		fmt.Fprintf(stderr, "upstreamd: [alert] kill(%d, %d) failed (%s)\n", pid, sig, errlog.ErrnoText(err))
 		return 1
 	}
 	return 0
@@ -291,7 +275,7 @@ func serve(opts app.Options, stderr io.Writer) int {
 	pidFile := g.Config.PIDFile
 	if err := writePID(pidFile); err != nil {
 		// nginx does not start without its pid file: -s could not reach it.
-		msg := fmt.Sprintf("open() \"%s\" failed (%s)", pidFile, errnoText(err))
+		msg := fmt.Sprintf("open() \"%s\" failed (%s)", pidFile, errlog.ErrnoText(err))
 		fmt.Fprintf(stderr, "upstreamd: [emerg] %s\n", msg)
 		g.Log.Log(errlog.Emerg, 0, msg)
 		stopNow(srv)
@@ -361,7 +345,7 @@ func movePID(g *app.Generation, old string) string {
 		return old
 	}
 	if err := writePID(cur); err != nil {
-		g.Log.Logf(errlog.Emerg, 0, "open() \"%s\" failed (%s)", cur, errnoText(err))
+		g.Log.Logf(errlog.Emerg, 0, "open() \"%s\" failed (%s)", cur, errlog.ErrnoText(err))
 		return old
 	}
 	os.Remove(old)

@@ -15,10 +15,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"upstreamd/internal/config"
@@ -384,7 +382,7 @@ func (s *Server) releasePort(addr string, want map[string]bool) bool {
 func (s *Server) listen(addr string, g *Generation) (*listener, error) {
 	ln, err := net.Listen(listenNetwork(addr), addr)
 	if err != nil {
-		return nil, fmt.Errorf("bind() to %s failed (%s)", addr, unwrapSyscall(err))
+		return nil, fmt.Errorf("bind() to %s failed (%s)", addr, errlog.ErrnoText(err))
 	}
 	l := &listener{addr: addr, ln: ln, done: make(chan struct{})}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(addr, w, r) })
@@ -435,25 +433,6 @@ func idleTimeout(g *Generation) time.Duration {
 		}
 	}
 	return 75 * time.Second
-}
-
-// unwrapSyscall words a listen error as nginx does, "98: Address already
-// in use": the errno's number, then its text with C's capital letter (Go's
-// texts are strerror()'s in lower case).
-func unwrapSyscall(err error) string {
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Err != nil {
-			return op.Err.Error()
-		}
-		return err.Error()
-	}
-	s := errno.Error()
-	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
-		s = string(s[0]-'a'+'A') + s[1:]
-	}
-	return strconv.Itoa(int(errno)) + ": " + s
 }
 
 func (s *Server) serve(addr string, w http.ResponseWriter, r *http.Request) {
@@ -526,7 +505,7 @@ func (s *Server) ReopenLogs() error {
 	for i, path := range g.errPaths {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("open() \"%s\" failed (%s)", path, httpd.ErrnoText(err)))
+			errs = append(errs, fmt.Errorf("open() \"%s\" failed (%s)", path, errlog.ErrnoText(err)))
 			continue
 		}
 		old := g.logFiles[i]

@@ -2,11 +2,14 @@ package errlog
 
 import (
 	"bytes"
+	"errors"
+	"net"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -146,5 +149,23 @@ func TestReplaceWriter(t *testing.T) {
 	}
 	if l.ReplaceWriter(&oldW, &newW) {
 		t.Fatal("replaced a writer no sink uses")
+	}
+}
+
+func TestErrnoText(t *testing.T) {
+	_, openErr := os.Open("/nonexistent/file")
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{openErr, "2: No such file or directory"},
+		{syscall.EADDRINUSE, "98: Address already in use"},
+		{&net.OpError{Op: "dial", Err: errors.New("custom")}, "custom"},
+		{errors.New("plain"), "plain"},
+	}
+	for _, tt := range tests {
+		if got := ErrnoText(tt.err); got != tt.want {
+			t.Errorf("ErrnoText(%v) = %q, want %q", tt.err, got, tt.want)
+		}
 	}
 }

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	"upstreamd/internal/config"
+	"upstreamd/internal/errlog"
 )
 
 // LogFiles keeps access log files open, one handle per path shared by every
@@ -274,7 +273,7 @@ func (lf *LogFiles) Reopen() error {
 		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("open() \"%s\" failed (%s)", path, ErrnoText(err)))
+			errs = append(errs, fmt.Errorf("open() \"%s\" failed (%s)", path, errlog.ErrnoText(err)))
 			continue
 		}
 		l.mu.Lock()
@@ -304,18 +303,4 @@ func (lf *LogFiles) Close() {
 	}
 	lf.files = map[string]*LogFile{}
 	lf.closeDynamic()
-}
-
-// ErrnoText renders err as nginx does inside its parentheses: "2: No such
-// file or directory" (Go's errno texts are C's strerror() in lower case).
-func ErrnoText(err error) string {
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		return err.Error()
-	}
-	s := errno.Error()
-	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
-		s = string(s[0]-'a'+'A') + s[1:]
-	}
-	return strconv.Itoa(int(errno)) + ": " + s
 }

@@ -349,7 +349,7 @@ func (r *request) logPhase() {
 			}
 			if err := r.h.deps.Logs.writeDynamic(path, line); err != nil {
 				// nginx: [crit] open() "..." failed (2: No such file or directory)
-				r.logf(errlog.Crit, "open() \"%s\" failed (%s)", path, ErrnoText(err))
+				r.logf(errlog.Crit, "open() \"%s\" failed (%s)", path, errlog.ErrnoText(err))
 			}
 		}
 	}
