@@ -55,49 +55,24 @@ http {
 		return body
 	}()
 
-	var (
-		stop     atomic.Bool
-		wg       sync.WaitGroup
-		total    atomic.Int64
-		mu       sync.Mutex
-		failures []string
-	)
-	for i := 0; i < 6; i++ {
+	traffic := startLoad(6, func(i int) *http.Client {
 		// half the clients keep connections alive, half do not
 		tr := &http.Transport{DisableKeepAlives: i%2 == 1, MaxIdleConnsPerHost: 4}
-		client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer tr.CloseIdleConnections()
-			for !stop.Load() {
-				resp, err := client.Get(base + "/p")
-				total.Add(1)
-				var body []byte
-				if err == nil {
-					body, err = io.ReadAll(resp.Body)
-					resp.Body.Close()
-				}
-				if _, live := hits.Load(string(body)); err != nil || resp.StatusCode != 200 || !live {
-					mu.Lock()
-					if len(failures) < 20 {
-						code := 0
-						if resp != nil {
-							code = resp.StatusCode
-						}
-						failures = append(failures, fmt.Sprintf("%d %q %v", code, body, err))
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	stopLoad := func() {
-		if !stop.Swap(true) {
-			wg.Wait()
+		return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	}, func(c *http.Client) error {
+		resp, err := c.Get(base + "/p")
+		if err != nil {
+			return err
 		}
-	}
-	defer stopLoad()
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if _, live := hits.Load(string(body)); err != nil || resp.StatusCode != 200 || !live {
+			return fmt.Errorf("%d %q %v", resp.StatusCode, body, err)
+		}
+		return nil
+	})
+	total := &traffic.total
+	defer traffic.Stop()
 
 	change := func(method, path, body string, want int) map[string]any {
 		status, _, out := apiDo(t, method, api+path, body)
@@ -151,11 +126,11 @@ http {
 	// a few requests after the last change
 	after := total.Load()
 	waitFor(t, func() bool { return total.Load() >= after+50 })
-	stopLoad()
+	traffic.Stop()
 
-	if len(failures) > 0 {
+	if n, examples := traffic.Failures(); n > 0 {
 		t.Fatalf("%d of %d client requests failed during %d rounds of changes, e.g.:\n%s",
-			len(failures), total.Load(), rounds, strings.Join(failures, "\n"))
+			n, total.Load(), rounds, strings.Join(examples, "\n"))
 	}
 	var extraHits int64
 	for _, name := range extras {

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"upstreamd/internal/testutil"
 )
 
 // startServer writes conf into a fresh prefix and runs it on loopback.
@@ -67,23 +68,8 @@ func writeFile(t *testing.T, path, body string) {
 	}
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String is safe while the server is still logging.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a log sink the test reads while the code under test writes.
+type syncBuffer = testutil.Buffer
 
 // backend is an httptest server answering with its name.
 func backend(t *testing.T, name string) (*httptest.Server, string) {
@@ -242,34 +228,9 @@ http {
 	confPath := s.opts.ConfFile
 	listen := strings.TrimPrefix(base, "http://")
 
-	var failures, total atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(base + "/")
-				total.Add(1)
-				if err != nil {
-					failures.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failures.Add(1)
-				}
-			}
-		}()
-	}
+	traffic := startLoad(4, func(int) *http.Client { return client }, getOK(base+"/"))
+	defer traffic.Stop()
 	for i := 0; i < 6; i++ {
 		next := a
 		if i%2 == 0 {
@@ -286,12 +247,11 @@ http {
 			return strings.HasPrefix(body, map[string]string{a: "a", b: "b"}[next])
 		})
 	}
-	close(stop)
-	wg.Wait()
-	if failures.Load() != 0 {
-		t.Fatalf("%d of %d requests failed during reloads", failures.Load(), total.Load())
+	traffic.Stop()
+	if n, examples := traffic.Failures(); n != 0 {
+		t.Fatalf("%d of %d requests failed during reloads, e.g. %v", n, traffic.total.Load(), examples)
 	}
-	if total.Load() == 0 {
+	if traffic.total.Load() == 0 {
 		t.Fatal("no traffic was sent")
 	}
 }
@@ -351,5 +311,74 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 5s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// traffic sends requests from several goroutines until Stop, counting every
+// request and keeping a few failures as examples: the reload, runtime-change
+// and API tests assert that traffic running through a change saw none.
+type traffic struct {
+	stop     atomic.Bool
+	wg       sync.WaitGroup
+	total    atomic.Int64
+	mu       sync.Mutex
+	failed   int
+	examples []string
+}
+
+// startLoad starts n clients; client(i) builds the i-th client and send
+// makes one request, returning an error for anything but a good answer.
+func startLoad(n int, client func(i int) *http.Client, send func(*http.Client) error) *traffic {
+	l := &traffic{}
+	for i := 0; i < n; i++ {
+		c := client(i)
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			defer c.CloseIdleConnections()
+			for !l.stop.Load() {
+				err := send(c)
+				l.total.Add(1)
+				if err != nil {
+					l.mu.Lock()
+					l.failed++
+					if len(l.examples) < 20 {
+						l.examples = append(l.examples, err.Error())
+					}
+					l.mu.Unlock()
+				}
+			}
+		}()
+	}
+	return l
+}
+
+// Stop ends the load and waits for the clients; it may be called again.
+func (l *traffic) Stop() {
+	if !l.stop.Swap(true) {
+		l.wg.Wait()
+	}
+}
+
+// Failures is the number of failed requests and some of their errors.
+func (l *traffic) Failures() (int, []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failed, l.examples
+}
+
+// getOK is a send for startLoad: GET url must answer 200.
+func getOK(url string) func(*http.Client) error {
+	return func(c *http.Client) error {
+		resp, err := c.Get(url)
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("%d %s", resp.StatusCode, body)
+		}
+		return nil
 	}
 }

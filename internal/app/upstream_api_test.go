@@ -272,45 +272,11 @@ http {
 }`, slow.addr, strings.TrimPrefix(fast.URL, "http://"), upAdminLocations))
 			slowPeer := s.Current().Upstreams.Get("backend").Snapshot().Primary[0]
 
-			var failures atomic.Int64
-			var failMsg atomic.Value
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			var stopOnce sync.Once
-			stopLoad := func() {
-				stopOnce.Do(func() { close(stop) })
-				wg.Wait()
-			}
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-			defer client.CloseIdleConnections()
-			for i := 0; i < 8; i++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						resp, err := client.Get(base + "/p")
-						if err != nil {
-							failures.Add(1)
-							failMsg.Store(err.Error())
-							continue
-						}
-						body, _ := io.ReadAll(resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode != 200 {
-							failures.Add(1)
-							failMsg.Store(fmt.Sprintf("%d %s", resp.StatusCode, body))
-						}
-					}
-				}()
-			}
+			traffic := startLoad(8, func(int) *http.Client { return client }, getOK(base+"/p"))
 			defer func() {
 				slow.release()
-				stopLoad()
+				traffic.Stop()
 			}()
 
 			// Every client that lands on the slow peer stays there: wait
@@ -333,9 +299,9 @@ http {
 			if got := slow.arrived.Load(); got != arrived {
 				t.Fatalf("%d new requests reached the peer after the change", got-arrived)
 			}
-			stopLoad()
-			if n := failures.Load(); n != 0 {
-				t.Fatalf("%d client requests failed, e.g. %v", n, failMsg.Load())
+			traffic.Stop()
+			if n, examples := traffic.Failures(); n != 0 {
+				t.Fatalf("%d client requests failed, e.g. %v", n, examples)
 			}
 		})
 	}
