@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"upstreamd/internal/testutil"
 )
 
 // waitFor bounds every poll; generous, since it only matters when a test is
@@ -69,23 +71,8 @@ http {
 `, upstream, listen, strings.Join(locations, "\n"))
 }
 
-// syncBuffer collects the daemon's stderr.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a log sink the test reads while the code under test writes.
+type syncBuffer = testutil.Buffer
 
 // daemon is a running upstreamd.
 type daemon struct {

@@ -7,13 +7,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"upstreamd/internal/config"
 	"upstreamd/internal/errlog"
+	"upstreamd/internal/testutil"
 	"upstreamd/internal/upstream"
 )
 
@@ -96,23 +96,8 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
-// syncBuf is a log sink the test can read while the checker writes.
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuf is a log sink the test reads while the code under test writes.
+type syncBuf = testutil.Buffer
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"upstreamd/internal/errlog"
+	"upstreamd/internal/testutil"
 )
 
 // fakeReq is an in-memory Request.
@@ -159,23 +160,8 @@ func (r *fakeReq) logText() string {
 	return strings.Join(r.logs, "\n")
 }
 
-// syncBuf is a goroutine-safe log sink.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuf is a log sink the test reads while the code under test writes.
+type syncBuf = testutil.Buffer
 
 func newTestEngine(t testing.TB, opts Options) (*Engine, *syncBuf) {
 	t.Helper()
