@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"upstreamd/internal/pollwait"
 )
 
 // Connection states, for Shutdown and the client check.
@@ -62,6 +64,8 @@ type conn struct {
 	rdl        time.Time // the read deadline set on rwc (zero: none)
 
 	hijacked   bool
+	waiter     pollwait.Waiter // waits for the next keepalive request without a failing read
+	waiterSet  bool
 	werr       error // first write error; the connection is dead
 	closeAfter bool  // close once the current response is out
 	linger     bool  // the client may still be sending: close gently
@@ -126,6 +130,14 @@ func (cr connReader) Read(p []byte) (int, error) {
 		c.setReadDeadline(time.Now(), c.srv.bodyTimeout())
 	}
 	c.clockFresh = false // the read may block
+	if c.phase == phaseIdle && c.served.Load() > 0 {
+		// Keepalive: the client sends its next request only after our
+		// response, so a read now would fail; wait for it instead.
+		if !c.waiterSet {
+			c.waiter, c.waiterSet = pollwait.New(c.rwc), true
+		}
+		c.waiter.Wait()
+	}
 	n, err := c.rwc.Read(p)
 	if err != nil && n == 0 {
 		c.ctx.cancel()

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"upstreamd/internal/pollwait"
 )
 
 // aLongTimeAgo is a deadline in the past: setting it makes blocked I/O on a
@@ -21,6 +23,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 type pconn struct {
 	nc   rawConn
 	addr string
+
+	waiter    pollwait.Waiter // waits for a response without a failing read
+	waiterSet bool
 
 	requests int  // requests sent on this connection (nginx c->requests)
 	reused   bool // taken from the pool for the current request
@@ -77,6 +82,14 @@ func (c *pconn) Read(p []byte) (int, error) {
 	}
 	if c.canceled.Load() {
 		return 0, errClientCanceled
+	}
+	if c.received == 0 {
+		// The response cannot be there yet, just after the request was
+		// sent: wait for it rather than make a read that fails.
+		if !c.waiterSet {
+			c.waiter, c.waiterSet = pollwait.New(c.nc), true
+		}
+		c.waiter.Wait()
 	}
 	n, err := c.nc.Read(p)
 	c.received += int64(n)

@@ -1,0 +1,69 @@
+// Package pollwait lets a goroutine wait until a connection is readable
+// without reading it first.
+//
+// Go's net and os packages always try the read before they wait: every
+// Read resets the descriptor's readiness and calls read(2), and only on
+// EAGAIN parks the goroutine on the runtime poller. When the caller knows
+// that no data can be there yet — the proxy has just sent a request
+// upstream, or h1 has just sent a keepalive response and waits for the
+// client's next request — that first read always fails. nginx does not
+// make it (its read handler runs when epoll reports the socket readable);
+// on loopback it was 2 of every 4 read(2) calls of a proxied request and
+// about 15% of the proxy's CPU time (docs/benchmarks.md).
+//
+// Wait parks on the runtime poller directly, through the same entry point
+// internal/poll uses, and without resetting readiness: an edge the poller
+// saw earlier makes it return at once, so no wake-up can be lost; at worst
+// the read that follows finds nothing and takes the usual path. Wait never
+// reads or consumes anything, and returns on deadline expiry, close or error
+// as well: the caller's Read that follows reports those as usual.
+//
+// This reaches into the runtime (a go:linkname to
+// internal/poll.runtime_pollWait, and the poll descriptor found by field
+// name with reflect), so it is compiled only for the Go releases it was
+// checked against (see pollwait_runtime.go); elsewhere, for connection
+// types it does not know, or with UPSTREAMD_POLLWAIT=off in the
+// environment, New returns a Waiter whose Wait does nothing.
+package pollwait
+
+import (
+	"os"
+	"syscall"
+)
+
+// Waiter waits for one connection. The zero Waiter's Wait returns at once.
+//
+// Only the goroutine that reads the connection may call Wait, and only
+// before a read: the runtime allows one reader waiting per descriptor, and
+// Wait consumes the readiness it reports, so a second Wait without a read
+// in between blocks until more data arrives.
+type Waiter struct {
+	rc   syscall.RawConn
+	wait func(uintptr) // bound once, so that Wait does not allocate
+}
+
+// disabled is the operator's switch (UPSTREAMD_POLLWAIT=off).
+var disabled = os.Getenv("UPSTREAMD_POLLWAIT") == "off"
+
+// New returns a Waiter for c (a *net.TCPConn, *net.UnixConn or *os.File).
+func New(c any) Waiter {
+	if disabled {
+		return Waiter{}
+	}
+	return newWaiter(c)
+}
+
+// Active reports whether Wait really waits.
+func (w Waiter) Active() bool { return w.rc != nil }
+
+// Wait returns once the connection is readable, closed, past its read
+// deadline or in error (or at once for the zero Waiter).
+func (w Waiter) Wait() {
+	if w.rc == nil {
+		return
+	}
+	// Control holds a reference on the descriptor for as long as wait
+	// runs, so a concurrent Close cannot free the poll descriptor under
+	// us: it wakes us instead (the runtime evicts waiters on close).
+	_ = w.rc.Control(w.wait)
+}

@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestResponseWaitWithoutFailedRead: the first read of a response goes
+// through the connection's poll waiter (no read that can only fail), on
+// connections from dialRaw and on keepalive reuse; a backend that answers
+// late is still waited for, and one that never answers hits the read
+// timeout while we wait.
+func TestResponseWaitWithoutFailedRead(t *testing.T) {
+	release := make(chan struct{})
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/late":
+			<-release
+		case "/never":
+			<-r.Context().Done()
+			return
+		}
+		io.WriteString(w, "ok "+r.URL.Path)
+	}))
+	u := newUpstream(t, addrOf(srv))
+	pool := NewPool(4, time.Minute, 0)
+	defer pool.Close()
+	tg := Target{Upstream: u, Pool: pool}
+	for i := 0; i < 3; i++ {
+		rec, _, logs, _ := serve(t, context.Background(), getOut("/"), tg, baseOptions())
+		if rec.Code != 200 || rec.Body.String() != "ok /" {
+			t.Fatalf("request %d: %d %q %q", i, rec.Code, rec.Body.String(), logs.all())
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d upstream connections, want 1 kept alive", n)
+	}
+	pc := pool.get(addrOf(srv))
+	if pc == nil {
+		t.Fatal("no idle connection")
+	}
+	if !pc.waiterSet || !pc.waiter.Active() {
+		t.Fatalf("response read without the poll waiter (set %v, active %v)", pc.waiterSet, pc.waiter.Active())
+	}
+	pool.put(pc)
+
+	go func() {
+		time.Sleep(50 * time.Millisecond) // the proxy is waiting by then, or about to
+		close(release)
+	}()
+	rec, _, logs, _ := serve(t, context.Background(), getOut("/late"), tg, baseOptions())
+	if rec.Code != 200 || rec.Body.String() != "ok /late" {
+		t.Fatalf("late response: %d %q %q", rec.Code, rec.Body.String(), logs.all())
+	}
+
+	o := baseOptions()
+	o.ReadTimeout = 100 * time.Millisecond
+	o.NextUpstream = NextOff
+	start := time.Now()
+	rec, _, logs, _ = serve(t, context.Background(), getOut("/never"), tg, o)
+	if rec.Code != 504 || !logs.has("upstream timed out (110: Connection timed out) while reading response header from upstream") {
+		t.Fatalf("silent backend: %d %q", rec.Code, logs.all())
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("read timeout took %v", d)
+	}
+}
