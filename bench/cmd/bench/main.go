@@ -116,6 +116,7 @@ type series struct {
 type runResult struct {
 	wrk    wrkResult
 	cpuSec float64
+	opens  int64 // connections the server opened (-1: unknown)
 }
 
 type adminStats struct {
@@ -349,6 +350,7 @@ func measure(ctx context.Context, o options, clientCPU string, t target) (runRes
 	if err != nil {
 		return runResult{}, adminStats{}, err
 	}
+	opensBefore, opensErr := activeOpens()
 	var st adminStats
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -366,7 +368,13 @@ func measure(ctx context.Context, o options, clientCPU string, t target) (runRes
 	if err != nil {
 		return runResult{}, st, err
 	}
-	return runResult{wrk: w, cpuSec: float64(after-before) / clockTick}, st, nil
+	opens := int64(-1)
+	if opensAfter, err := activeOpens(); err == nil && opensErr == nil {
+		// wrk opens its connections at the start (and again after a
+		// socket error); the admin loop of (f) keeps one alive.
+		opens = max(0, opensAfter-opensBefore-int64(o.conns)-w.SocketErrors)
+	}
+	return runResult{wrk: w, cpuSec: float64(after-before) / clockTick, opens: opens}, st, nil
 }
 
 // adminLoop alternates step=1 (down peer 0, add a server) and step=2 (up

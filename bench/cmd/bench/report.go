@@ -27,11 +27,13 @@ func median(v []float64) float64 {
 type stats struct {
 	rps, p50, p99, cpuSec, perCPU, wall float64
 	failed, requests                    int64
+	opensPerK                           float64 // upstream connections opened per 1,000 requests (-1: unknown)
 }
 
 func (s *series) stats() stats {
-	var rps, p50, p99, cpu, per, wall []float64
+	var rps, p50, p99, cpu, per, wall, opens []float64
 	var st stats
+	st.opensPerK = -1
 	for _, r := range s.runs {
 		rps = append(rps, r.wrk.RPS)
 		p50 = append(p50, float64(r.wrk.P50))
@@ -41,6 +43,12 @@ func (s *series) stats() stats {
 		wall = append(wall, r.wrk.Seconds)
 		st.failed += r.wrk.Non2xx + r.wrk.SocketErrors
 		st.requests += r.wrk.Requests
+		if r.opens >= 0 && r.wrk.Requests > 0 {
+			opens = append(opens, float64(r.opens)*1000/float64(r.wrk.Requests))
+		}
+	}
+	if len(opens) == len(s.runs) && len(opens) > 0 {
+		st.opensPerK = median(opens)
 	}
 	st.rps, st.p50, st.p99, st.cpuSec, st.perCPU, st.wall = median(rps), median(p50), median(p99), median(cpu), median(per), median(wall)
 	return st
@@ -115,8 +123,8 @@ func renderReport(o options, info [][2]string, pick string, modes []*modeResult,
 			where = "server on CPU " + m.serverCPU
 		}
 		fmt.Fprintf(&b, "## worker_processes %s (%s)\n\n", m.workers, where)
-		b.WriteString("| scenario | server | req/s | p50 | p99 | server CPU-s | cores used | req/CPU-s | failed |\n")
-		b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| scenario | server | req/s | p50 | p99 | server CPU-s | cores used | req/CPU-s | upstream conns / 1k req | failed |\n")
+		b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, s := range m.series {
 			if len(s.runs) == 0 {
 				continue
@@ -126,8 +134,12 @@ func renderReport(o options, info [][2]string, pick string, modes []*modeResult,
 			if s.scenario == "a" {
 				name = "backend (nginx, 1 worker)"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %.2f | %s | %d |\n", scenarioNames[s.scenario], name,
-				thousands(st.rps), ms(st.p50), ms(st.p99), st.cpuSec, ratio(st.cpuSec, st.wall), thousands(st.perCPU), st.failed)
+			opens := "–"
+			if st.opensPerK >= 0 && s.scenario != "a" {
+				opens = fmt.Sprintf("%.0f", st.opensPerK)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %.2f | %s | %s | %d |\n", scenarioNames[s.scenario], name,
+				thousands(st.rps), ms(st.p50), ms(st.p99), st.cpuSec, ratio(st.cpuSec, st.wall), thousands(st.perCPU), opens, st.failed)
 		}
 		b.WriteString("\n| upstreamd ÷ nginx | req/s | req/CPU-s | p99 (< 1 is better) |\n|---|---:|---:|---:|\n")
 		for _, sc := range []string{"b", "c", "d", "e"} {
