@@ -99,7 +99,7 @@ func build(cfg *config.Config, opts Options, prev *Generation) (g *Generation, e
 			if err := g.Upstreams.Add(up); err != nil {
 				return nil, fmt.Errorf("%s in %s:%d", err, u.File, u.Line)
 			}
-			g.pools[u.Name] = proxy.NewPool(u.Keepalive, u.KeepaliveTimeout, u.KeepaliveRequests)
+			g.pools[u.Name] = proxy.NewPool(u.Keepalive*workerCount(cfg), u.KeepaliveTimeout, u.KeepaliveRequests)
 		}
 		if g.lua, err = newLuaEngine(cfg, g, prev); err != nil {
 			return nil, err
@@ -310,11 +310,18 @@ func (s *Server) initWorker(g *Generation) error {
 }
 
 func (s *Server) applyProcess(g *Generation) {
-	if n := g.Config.WorkerProcesses; n > 0 {
-		runtime.GOMAXPROCS(n)
-	} else {
-		runtime.GOMAXPROCS(runtime.NumCPU())
+	runtime.GOMAXPROCS(workerCount(g.Config))
+}
+
+// workerCount is what worker_processes stands for here: the number of
+// threads running Go code (auto or unset: one per CPU the process may use).
+// nginx sizes per-worker resources by it, e.g. an upstream's keepalive
+// cache, which upstreamd keeps once for all of them.
+func workerCount(cfg *config.Config) int {
+	if n := cfg.WorkerProcesses; n > 0 {
+		return n
 	}
+	return runtime.NumCPU()
 }
 
 // syncListeners opens listeners g needs and closes those it doesn't.

@@ -254,6 +254,14 @@ func (p *Pool) Idle() int {
 	return p.n
 }
 
+// Capacity returns the most idle connections the pool keeps.
+func (p *Pool) Capacity() int {
+	if p == nil {
+		return 0
+	}
+	return p.max
+}
+
 func (p *Pool) enabled() bool { return p != nil && p.max > 0 }
 
 // get returns the most recently idled connection to addr, or nil.
