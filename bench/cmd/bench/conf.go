@@ -12,7 +12,14 @@ const (
 	pathProxyLua = "/proxylua" // (d)
 	pathPeers    = "/peers"    // (e)
 	pathAdmin    = "/admin"    // (f), upstreamd only
+	pathChanging = "/changing" // (f) and its reference (f0), upstreamd only
 )
+
+// changingKeepalive is the keepalive cache of the upstream (f) changes: as
+// large as the connections its three peers may need (64 clients), so that
+// moving traffic between peers does not have to reconnect, and (f) measures
+// the runtime changes rather than the cache size (docs/benchmarks.md).
+const changingKeepalive = 256
 
 // nPeers is the size of the upstream of scenario (e).
 const nPeers = 1000
@@ -111,7 +118,17 @@ http {
 	}
 	fmt.Fprintf(&b, `        keepalive 1024;
     }
-
+`)
+	if !nginx {
+		fmt.Fprintf(&b, `
+    upstream changing {
+        server 127.0.0.1:%d;
+        server 127.0.0.1:%d;
+        keepalive %d;
+    }
+`, portA, portB, changingKeepalive)
+	}
+	fmt.Fprintf(&b, `
     server {
         listen 127.0.0.1:%[1]d;
 
@@ -145,8 +162,14 @@ http {
 `, port, pathProxy, pathLua, pathProxyLua, pathPeers)
 	if !nginx {
 		fmt.Fprintf(&b, `
-        # Scenario (f): step=1 downs peer 0 and adds %[2]s:%[3]d,
-        # step=2 ups peer 0 and removes it again.
+        location = %[4]s {
+            proxy_pass http://changing;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+
+        # Scenario (f): step=1 downs peer 0 of "changing" and adds
+        # %[2]s:%[3]d, step=2 ups peer 0 and removes it again.
         location = %[1]s {
             default_type text/plain;
             content_by_lua_block {
@@ -156,20 +179,20 @@ http {
                     ngx.say(what, ": ", err)
                 end
                 if ngx.var.arg_step == "1" then
-                    local ok, err = upstream.set_peer_down("backend", false, 0, true)
+                    local ok, err = upstream.set_peer_down("changing", false, 0, true)
                     if not ok then return fail("down", err) end
-                    local id, err = upstream.add_server("backend", "%[2]s:%[3]d")
+                    local id, err = upstream.add_server("changing", "%[2]s:%[3]d")
                     if not id then return fail("add", err) end
                 else
-                    local ok, err = upstream.set_peer_down("backend", false, 0, false)
+                    local ok, err = upstream.set_peer_down("changing", false, 0, false)
                     if not ok then return fail("up", err) end
-                    ok, err = upstream.remove_server("backend", "%[2]s:%[3]d")
+                    ok, err = upstream.remove_server("changing", "%[2]s:%[3]d")
                     if not ok then return fail("remove", err) end
                 end
                 ngx.say("ok")
             }
         }
-`, pathAdmin, addedPeerIP, portA)
+`, pathAdmin, addedPeerIP, portA, pathChanging)
 	}
 	b.WriteString("    }\n}\n")
 	return b.String()

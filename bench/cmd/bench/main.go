@@ -98,11 +98,12 @@ func freePorts(n int) ([]int, error) {
 
 // target is one thing wrk is pointed at.
 type target struct {
-	server  string // "backend", "nginx", "upstreamd"
-	url     string
-	proc    *proc
-	changes bool // scenario (f): runtime changes through /admin during the run
-	admin   string
+	scenario string // "" : the group's letter
+	server   string // "backend", "nginx", "upstreamd"
+	url      string
+	proc     *proc
+	changes  bool // scenario (f): runtime changes through /admin during the run
+	admin    string
 }
 
 // series is the runs of one (scenario, server).
@@ -284,11 +285,12 @@ func runMode(ctx context.Context, o options, ps *procs, bin, workers, serverCPU,
 	direct := fmt.Sprintf("http://127.0.0.1:%d/", portA)
 	groups := [][]target{
 		{{server: "backend", url: direct, proc: be}},
-		{{server: "nginx", url: ngxBase + pathProxy, proc: ngx}, {server: "upstreamd", url: updBase + pathProxy, proc: upd},
-			{server: "upstreamd", url: updBase + pathProxy, proc: upd, changes: true, admin: updBase + pathAdmin}},
+		{{server: "nginx", url: ngxBase + pathProxy, proc: ngx}, {server: "upstreamd", url: updBase + pathProxy, proc: upd}},
 		{{server: "nginx", url: ngxBase + pathLua, proc: ngx}, {server: "upstreamd", url: updBase + pathLua, proc: upd}},
 		{{server: "nginx", url: ngxBase + pathProxyLua, proc: ngx}, {server: "upstreamd", url: updBase + pathProxyLua, proc: upd}},
 		{{server: "nginx", url: ngxBase + pathPeers, proc: ngx}, {server: "upstreamd", url: updBase + pathPeers, proc: upd}},
+		{{scenario: "f0", server: "upstreamd", url: updBase + pathChanging, proc: upd},
+			{scenario: "f", server: "upstreamd", url: updBase + pathChanging, proc: upd, changes: true, admin: updBase + pathAdmin}},
 	}
 	m := &modeResult{workers: workers, serverCPU: serverCPU, clientCPU: clientCPU}
 	for gi, g := range groups {
@@ -296,8 +298,8 @@ func runMode(ctx context.Context, o options, ps *procs, bin, workers, serverCPU,
 		var ss []*series
 		for _, t := range g {
 			s := &series{scenario: scen, server: t.server}
-			if t.changes {
-				s.scenario = "f"
+			if t.scenario != "" {
+				s.scenario = t.scenario
 			}
 			ss = append(ss, s)
 			m.series = append(m.series, s)
@@ -414,7 +416,8 @@ func verify(ctx context.Context, base string, upstreamd bool) error {
 		{pathPeers, "ok\n", ""},
 	}
 	if upstreamd {
-		checks = append(checks, struct{ path, body, header string }{pathAdmin + "?step=1", "ok\n", ""},
+		checks = append(checks, struct{ path, body, header string }{pathChanging, "ok\n", ""},
+			struct{ path, body, header string }{pathAdmin + "?step=1", "ok\n", ""},
 			struct{ path, body, header string }{pathAdmin + "?step=2", "ok\n", ""})
 	}
 	for _, c := range checks {
