@@ -22,6 +22,7 @@ import (
 )
 
 type options struct {
+	allCPUs       string // taskset list of every CPU, when pinning (else "")
 	duration      time.Duration
 	warmup        time.Duration
 	reps          int
@@ -175,6 +176,14 @@ func run(ctx context.Context, o options) error {
 	clientCPU := ""
 	if pin {
 		clientCPU = "0"
+		// Unpinned servers get every CPU explicitly: they would inherit
+		// the driver's mask below.
+		o.allCPUs = fmt.Sprintf("0-%d", runtime.NumCPU()-1)
+		// The driver's own work (the admin calls of (f) and their HTTP
+		// client) belongs with wrk, not on the 1-worker server's CPU.
+		if out, err := exec.Command("taskset", "-a", "-p", "-c", clientCPU, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+			logf("could not pin the driver to CPU %s: %v %s", clientCPU, err, strings.TrimSpace(string(out)))
+		}
 	}
 
 	ports, err := freePorts(6)
@@ -199,7 +208,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
-	nSeries := 11
+	nSeries := 12
 	logf("%d worker setting(s) × %d series × %d runs × %s (+ %s warm-up each): about %s",
 		len(o.workers), nSeries, o.reps, o.duration, o.warmup,
 		(time.Duration(len(o.workers)*nSeries) * (time.Duration(o.reps)*(o.duration+300*time.Millisecond) + o.warmup)).Round(time.Second))
@@ -257,13 +266,17 @@ func runMode(ctx context.Context, o options, ps *procs, bin, workers, serverCPU,
 		return nil, err
 	}
 	ngxLog := filepath.Join(ngxPrefix, "logs", "stderr.log")
-	ngx, err := ps.start("nginx", serverCPU, ngxLog, "nginx", "-p", ngxPrefix, "-c", filepath.Join(ngxPrefix, "conf", "nginx.conf"), "-e", filepath.Join(ngxPrefix, "logs", "error.log"))
+	launchCPU := serverCPU
+	if launchCPU == "" {
+		launchCPU = o.allCPUs
+	}
+	ngx, err := ps.start("nginx", launchCPU, ngxLog, "nginx", "-p", ngxPrefix, "-c", filepath.Join(ngxPrefix, "conf", "nginx.conf"), "-e", filepath.Join(ngxPrefix, "logs", "error.log"))
 	if err != nil {
 		return nil, err
 	}
 	defer ps.remove(ngx)
 	updLog := filepath.Join(updPrefix, "logs", "stderr.log")
-	upd, err := ps.start("upstreamd", serverCPU, updLog, bin, "-p", updPrefix, "-c", filepath.Join(updPrefix, "conf", "upstreamd.conf"))
+	upd, err := ps.start("upstreamd", launchCPU, updLog, bin, "-p", updPrefix, "-c", filepath.Join(updPrefix, "conf", "upstreamd.conf"))
 	if err != nil {
 		return nil, err
 	}
