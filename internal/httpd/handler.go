@@ -268,10 +268,22 @@ var requestPool = sync.Pool{New: func() any {
 	return r
 }}
 
+// requestStart is when the request's first bytes arrived, as nginx's
+// $request_time counts, when the server knows it (internal/h1 does), else
+// now.
+func requestStart(w http.ResponseWriter) time.Time {
+	if rs, ok := w.(interface{ RequestStart() time.Time }); ok {
+		if t := rs.RequestStart(); !t.IsZero() {
+			return t
+		}
+	}
+	return time.Now()
+}
+
 // getRequest returns a request for req, from the pool.
 func getRequest(h *Handler, w http.ResponseWriter, req *http.Request) *request {
 	r := requestPool.Get().(*request)
-	r.h, r.req, r.start, r.method, r.args = h, req, time.Now(), req.Method, req.URL.RawQuery
+	r.h, r.req, r.start, r.method, r.args = h, req, requestStart(w), req.Method, req.URL.RawQuery
 	r.rw = responseWriter{w: w, r: r}
 	r.w = &r.rw
 	return r
