@@ -27,6 +27,11 @@ type pconn struct {
 	waiter    pollwait.Waiter // waits for a response without a failing read
 	waiterSet bool
 
+	// clock is a reading of the time taken since the last call on this
+	// connection that may have blocked (zero: none), so that arming the
+	// send timeout need not read the clock again.
+	clock time.Time
+
 	requests int  // requests sent on this connection (nginx c->requests)
 	reused   bool // taken from the pool for the current request
 
@@ -103,6 +108,7 @@ const maxWriteChunk = 256 << 10
 // Write writes all of p, re-arming the send timeout between chunks. It
 // returns how many bytes the kernel accepted.
 func (c *pconn) Write(p []byte) (int, error) {
+	defer func() { c.clock = time.Time{} }() // the write may have blocked
 	written := 0
 	for len(p) > 0 {
 		chunk := p
@@ -110,7 +116,11 @@ func (c *pconn) Write(p []byte) (int, error) {
 			chunk = chunk[:maxWriteChunk]
 		}
 		if c.sendTimeout > 0 {
-			d := time.Now().Add(c.sendTimeout)
+			now := c.clock
+			if now.IsZero() {
+				now = time.Now()
+			}
+			d := now.Add(c.sendTimeout)
 			if diff := d.Sub(c.wdl); diff < 0 || diff > slackFor(c.sendTimeout) {
 				if err := c.nc.SetWriteDeadline(d); err != nil {
 					return written, err
@@ -265,16 +275,15 @@ func (p *Pool) Capacity() int {
 func (p *Pool) enabled() bool { return p != nil && p.max > 0 }
 
 // get returns the most recently idled connection to addr, or nil.
-func (p *Pool) get(addr string) *pconn {
+func (p *Pool) get(addr string) *pconn { return p.getAt(addr, time.Now()) }
+
+// getAt is get with the current time read by the caller.
+func (p *Pool) getAt(addr string, now time.Time) *pconn {
 	if !p.enabled() {
 		return nil
 	}
 	var expired []*pconn
 	p.mu.Lock()
-	var now time.Time
-	if p.timeout > 0 {
-		now = time.Now()
-	}
 	var c *pconn
 	for {
 		c = p.byAddr[addr]
@@ -299,7 +308,10 @@ func (p *Pool) get(addr string) *pconn {
 // kept alive. If the pool is full, the least recently used idle connection is
 // closed to make room (nginx's keepalive cache). A connection that has served
 // keepalive_requests requests is closed instead.
-func (p *Pool) put(c *pconn) {
+func (p *Pool) put(c *pconn) { p.putAt(c, time.Now()) }
+
+// putAt is put with the current time read by the caller.
+func (p *Pool) putAt(c *pconn, now time.Time) {
 	if !p.enabled() || (p.maxRequests > 0 && c.requests >= p.maxRequests) {
 		c.close()
 		return
@@ -318,7 +330,7 @@ func (p *Pool) put(c *pconn) {
 		evict = p.tail
 		p.unlink(evict)
 	}
-	c.idleAt = time.Now()
+	c.idleAt = now
 	// global LRU: push front
 	c.prev, c.next = nil, p.head
 	if p.head != nil {

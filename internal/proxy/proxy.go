@@ -228,6 +228,7 @@ type session struct {
 	abortPC   *pconn // the connection abort must stop (guarded by mu)
 
 	start, tryStart time.Time
+	tryEnd          time.Time // when the current try ended (zero: not yet)
 	triesLeft       int
 	nonIdempotent   bool // POST, LOCK, PATCH (nginx's rule for next upstream)
 	replayable      bool // GET, HEAD, OPTIONS, TRACE, PUT, DELETE (stale keepalive retry)
@@ -527,7 +528,7 @@ func (s *session) roundTrip() (failure, bool) {
 		s.act = actConnect
 		var pc *pconn
 		if !fresh {
-			pc = s.t.Pool.get(s.addr)
+			pc = s.t.Pool.getAt(s.addr, s.tryStart)
 			if pc != nil && s.nonIdempotent && !connAlive(pc) {
 				pc.close()
 				continue
@@ -547,6 +548,7 @@ func (s *session) roundTrip() (failure, bool) {
 			s.setConnectTime(time.Since(t0))
 		} else {
 			pc.reused = true
+			pc.clock = s.tryStart // nothing blocked since (connAlive does not wait)
 			s.setConnectTime(0)
 		}
 		s.attach(pc)
@@ -643,7 +645,11 @@ func (s *session) closeConn() {
 func (s *session) releaseConn(reusable bool) {
 	pc := s.detach()
 	if reusable && !pc.canceled.Load() {
-		s.t.Pool.put(pc)
+		now := s.tryEnd // endTry ran just before
+		if now.IsZero() {
+			now = time.Now()
+		}
+		s.t.Pool.putAt(pc, now)
 	} else {
 		pc.close()
 	}
@@ -692,7 +698,12 @@ func (s *session) record() {
 
 func (s *session) beginTry() {
 	r := s.res
-	s.tryStart = time.Now()
+	if len(r.Addrs) == 0 {
+		s.tryStart = s.start // the first try: serve just read the clock
+	} else {
+		s.tryStart = time.Now()
+	}
+	s.tryEnd = time.Time{}
 	s.gotHeader = false
 	s.trySent0, s.tryRecv0 = r.BytesSent, r.BytesReceived
 	r.Addrs = append(r.Addrs, s.addr)
@@ -706,7 +717,8 @@ func (s *session) setStatus(status int)           { s.res.Statuses[len(s.res.Sta
 func (s *session) setConnectTime(d time.Duration) { s.res.ConnectTimes[len(s.res.ConnectTimes)-1] = d }
 func (s *session) setHeaderTime(d time.Duration)  { s.res.HeaderTimes[len(s.res.HeaderTimes)-1] = d }
 func (s *session) endTry() {
-	s.res.ResponseTimes[len(s.res.ResponseTimes)-1] = time.Since(s.tryStart)
+	s.tryEnd = time.Now()
+	s.res.ResponseTimes[len(s.res.ResponseTimes)-1] = s.tryEnd.Sub(s.tryStart)
 }
 
 // url is the "upstream:" part of nginx's log context.
