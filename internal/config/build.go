@@ -181,6 +181,22 @@ func flag(d *nginxconf.Directive) (bool, error) {
 	}
 }
 
+// hTimeout is the handler of a timeout directive that may appear once per
+// level, stored in the field of the level that field selects.
+func hTimeout(field func(*level) **time.Duration) handler {
+	return func(b *builder, s *scope, d *nginxconf.Directive) error {
+		if err := s.lvl.once(d, d.Name); err != nil {
+			return err
+		}
+		t, err := msec(d, d.Args[0])
+		if err != nil {
+			return err
+		}
+		*field(s.lvl) = &t
+		return nil
+	}
+}
+
 func msec(d *nginxconf.Directive, v string) (time.Duration, error) {
 	t, err := ParseDuration(v)
 	if err != nil {

@@ -146,12 +146,12 @@ func registerHTTP() {
 	def("proxy_pass", cLocation, 1, 1, hProxyPass)
 	def("proxy_set_header", cHSL, 2, 2, hProxySetHeader)
 	def("proxy_http_version", cHSL, 1, 1, hProxyHTTPVersion)
-	def("proxy_connect_timeout", cHSL, 1, 1, hProxyTimeout)
-	def("proxy_send_timeout", cHSL, 1, 1, hProxyTimeout)
-	def("proxy_read_timeout", cHSL, 1, 1, hProxyTimeout)
+	def("proxy_connect_timeout", cHSL, 1, 1, hTimeout(func(l *level) **time.Duration { return &l.proxyConnect }))
+	def("proxy_send_timeout", cHSL, 1, 1, hTimeout(func(l *level) **time.Duration { return &l.proxySend }))
+	def("proxy_read_timeout", cHSL, 1, 1, hTimeout(func(l *level) **time.Duration { return &l.proxyRead }))
 	def("proxy_next_upstream", cHSL, 1, -1, hProxyNextUpstream)
 	def("proxy_next_upstream_tries", cHSL, 1, 1, hProxyNextUpstreamTries)
-	def("proxy_next_upstream_timeout", cHSL, 1, 1, hProxyTimeout)
+	def("proxy_next_upstream_timeout", cHSL, 1, 1, hTimeout(func(l *level) **time.Duration { return &l.nextTimeout }))
 	def("proxy_buffering", cHSL, 1, 1, hProxyBuffering)
 }
 
@@ -697,27 +697,6 @@ func hProxyHTTPVersion(b *builder, s *scope, d *nginxconf.Directive) error {
 		return nil
 	}
 	return errf(d, `invalid value "%s"`, d.Args[0])
-}
-
-func hProxyTimeout(b *builder, s *scope, d *nginxconf.Directive) error {
-	if err := s.lvl.once(d, d.Name); err != nil {
-		return err
-	}
-	t, err := msec(d, d.Args[0])
-	if err != nil {
-		return err
-	}
-	switch d.Name {
-	case "proxy_connect_timeout":
-		s.lvl.proxyConnect = &t
-	case "proxy_send_timeout":
-		s.lvl.proxySend = &t
-	case "proxy_read_timeout":
-		s.lvl.proxyRead = &t
-	case "proxy_next_upstream_timeout":
-		s.lvl.nextTimeout = &t
-	}
-	return nil
 }
 
 var nextUpstreamNames = map[string]NextUpstream{

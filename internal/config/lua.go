@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"upstreamd/internal/nginxconf"
 )
@@ -76,10 +77,10 @@ func registerLua() {
 	def("lua_package_cpath", cHTTP, 1, 1, hLuaPackagePath)
 	def("lua_code_cache", cHSL, 1, 1, hLuaCodeCache)
 	def("lua_shared_dict", cHTTP, 2, 2, hLuaSharedDict)
-	def("lua_socket_connect_timeout", cHSL, 1, 1, hLuaSocketTimeout)
-	def("lua_socket_send_timeout", cHSL, 1, 1, hLuaSocketTimeout)
-	def("lua_socket_read_timeout", cHSL, 1, 1, hLuaSocketTimeout)
-	def("lua_socket_keepalive_timeout", cHSL, 1, 1, hLuaSocketTimeout)
+	def("lua_socket_connect_timeout", cHSL, 1, 1, hTimeout(func(l *level) **time.Duration { return &l.luaConnectTimeout }))
+	def("lua_socket_send_timeout", cHSL, 1, 1, hTimeout(func(l *level) **time.Duration { return &l.luaSendTimeout }))
+	def("lua_socket_read_timeout", cHSL, 1, 1, hTimeout(func(l *level) **time.Duration { return &l.luaReadTimeout }))
+	def("lua_socket_keepalive_timeout", cHSL, 1, 1, hTimeout(func(l *level) **time.Duration { return &l.luaKeepalive }))
 	def("lua_socket_pool_size", cHSL, 1, 1, hLuaSocketPoolSize)
 }
 
@@ -211,27 +212,6 @@ func hLuaSharedDict(b *builder, s *scope, d *nginxconf.Directive) error {
 		}
 	}
 	h.lua.SharedDicts = append(h.lua.SharedDicts, SharedDict{Name: name, Size: n})
-	return nil
-}
-
-func hLuaSocketTimeout(b *builder, s *scope, d *nginxconf.Directive) error {
-	if err := s.lvl.once(d, d.Name); err != nil {
-		return err
-	}
-	t, err := msec(d, d.Args[0])
-	if err != nil {
-		return err
-	}
-	switch d.Name {
-	case "lua_socket_connect_timeout":
-		s.lvl.luaConnectTimeout = &t
-	case "lua_socket_send_timeout":
-		s.lvl.luaSendTimeout = &t
-	case "lua_socket_read_timeout":
-		s.lvl.luaReadTimeout = &t
-	case "lua_socket_keepalive_timeout":
-		s.lvl.luaKeepalive = &t
-	}
 	return nil
 }
 
