@@ -245,20 +245,16 @@ func (v *vm) newSocket() *lua.LTable {
 		return 1
 	})
 	reg("getreusedtimes", func(L *lua.LState) int {
-		s := checkSock(L)
-		if s.conn == nil {
-			L.Push(lua.LNil)
-			L.Push(lua.LString("closed"))
+		s, ok := connectedSock(L)
+		if !ok {
 			return 2
 		}
 		L.Push(lua.LNumber(s.reused))
 		return 1
 	})
 	reg("send", func(L *lua.LState) int {
-		s := checkSock(L)
-		if s.conn == nil {
-			L.Push(lua.LNil)
-			L.Push(lua.LString("closed"))
+		s, ok := connectedSock(L)
+		if !ok {
 			return 2
 		}
 		var data []byte
@@ -317,10 +313,8 @@ func (v *vm) newSocket() *lua.LTable {
 	})
 	reg("receiveuntil", v.sockReceiveUntil)
 	reg("close", func(L *lua.LState) int {
-		s := checkSock(L)
-		if s.conn == nil {
-			L.Push(lua.LNil)
-			L.Push(lua.LString("closed"))
+		s, ok := connectedSock(L)
+		if !ok {
 			return 2
 		}
 		s.close()
@@ -328,10 +322,8 @@ func (v *vm) newSocket() *lua.LTable {
 		return 1
 	})
 	reg("setkeepalive", func(L *lua.LState) int {
-		s := checkSock(L)
-		if s.conn == nil {
-			L.Push(lua.LNil)
-			L.Push(lua.LString("closed"))
+		s, ok := connectedSock(L)
+		if !ok {
 			return 2
 		}
 		idle := s.cfg.KeepaliveTimeout
@@ -358,10 +350,8 @@ func (v *vm) newSocket() *lua.LTable {
 		return 1
 	})
 	reg("sslhandshake", func(L *lua.LState) int {
-		s := checkSock(L)
-		if s.conn == nil {
-			L.Push(lua.LNil)
-			L.Push(lua.LString("closed"))
+		s, ok := connectedSock(L)
+		if !ok {
 			return 2
 		}
 		serverName := ""
@@ -415,6 +405,18 @@ func msDuration(L *lua.LState, n int, dflt time.Duration) time.Duration {
 		return dflt
 	}
 	return time.Duration(ms * float64(time.Millisecond))
+}
+
+// connectedSock is checkSock for the methods that need a connection: on a
+// closed socket it pushes nil, "closed" (ngx_lua's answer) and returns false.
+func connectedSock(L *lua.LState) (*tcpSock, bool) {
+	s := checkSock(L)
+	if s.conn == nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("closed"))
+		return nil, false
+	}
+	return s, true
 }
 
 func checkSock(L *lua.LState) *tcpSock {
@@ -502,10 +504,8 @@ func (v *vm) sockConnect(L *lua.LState) int {
 }
 
 func (v *vm) sockReceive(L *lua.LState) int {
-	s := checkSock(L)
-	if s.conn == nil {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("closed"))
+	s, ok := connectedSock(L)
+	if !ok {
 		return 2
 	}
 	fail := func(err error, partial []byte) int {
