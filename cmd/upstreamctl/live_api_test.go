@@ -6,14 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"upstreamd/internal/testutil"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -25,7 +24,7 @@ import (
 // directory first. It returns the server's base URL.
 func liveServer(t *testing.T, conf string, files map[string]string) string {
 	t.Helper()
-	listen := deadLoopback(t)
+	listen := testutil.FreeAddr(t)
 	prefix := t.TempDir()
 	confPath := filepath.Join(prefix, "conf", "nginx.conf")
 	if err := os.MkdirAll(filepath.Dir(confPath), 0o755); err != nil {
@@ -56,27 +55,6 @@ func liveServer(t *testing.T, conf string, files map[string]string) string {
 	return "http://" + listen
 }
 
-// deadLoopback is a loopback address nothing listens on.
-func deadLoopback(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// nameBackend answers with its name.
-func nameBackend(t *testing.T, name string) string {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, name)
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
 // ctl runs upstreamctl with args and the environment env.
 func ctl(env map[string]string, args ...string) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
@@ -105,7 +83,7 @@ func rowsString(rows [][]string) string {
 // TestLiveCommands runs every command against a real upstreamd and checks
 // both the output and, through the API and the traffic, the effect.
 func TestLiveCommands(t *testing.T) {
-	a, b, c, d, e := nameBackend(t, "A"), nameBackend(t, "B"), nameBackend(t, "C"), nameBackend(t, "D"), nameBackend(t, "E")
+	a, b, c, d, e := testutil.NameBackend(t, "A"), testutil.NameBackend(t, "B"), testutil.NameBackend(t, "C"), testutil.NameBackend(t, "D"), testutil.NameBackend(t, "E")
 	base := liveServer(t, fmt.Sprintf(`
 events {}
 http {
@@ -258,7 +236,7 @@ http {
 // real upstreamd: API errors exit 1, an unreachable API 3, 401/403 4; and
 // nothing is printed on stdout.
 func TestLiveErrors(t *testing.T) {
-	a := nameBackend(t, "A")
+	a := testutil.NameBackend(t, "A")
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -277,7 +255,7 @@ http {
         location /auth { api write=on; auth_basic "API"; auth_basic_user_file htpasswd; }
     }
 }`, a, a), map[string]string{"htpasswd": "ops:" + string(hash) + "\n"})
-	dead := "http://" + deadLoopback(t) + "/api"
+	dead := "http://" + testutil.FreeAddr(t) + "/api"
 	for _, tc := range []struct {
 		name   string
 		env    map[string]string

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"upstreamd/internal/testutil"
 )
 
 // reopenConf logs every request to logs/access.log and writes info lines to
@@ -34,7 +35,7 @@ http {
 // applied (nginx applies it only on SIGHUP).
 func TestReopenLogsSignal(t *testing.T) {
 	t.Parallel()
-	listen := freeAddr(t)
+	listen := testutil.FreeAddr(t)
 	prefix := newPrefix(t, reopenConf(listen, "v1"))
 	d := startDaemon(t, prefix, listen)
 	client := &http.Client{Timeout: 5 * time.Second}

@@ -24,28 +24,6 @@ import (
 // about to fail anyway.
 const waitFor = 15 * time.Second
 
-// freeAddr returns a loopback address nothing listens on (the port was
-// free a moment ago; nothing else in the test binds it).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// backend answers every request with its name.
-func backend(t *testing.T, name string) string {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, name)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.Listener.Addr().String()
-}
-
 // proxyConf is a configuration listening on listen and proxying to
 // upstream, with an info-level error log under the prefix. /ready answers
 // without the backend; locations are added to the server.
@@ -208,8 +186,8 @@ func (d *daemon) waitBody(body string) {
 // reload: not one request may fail, and each reload must take effect.
 func TestReloadUnderTraffic(t *testing.T) {
 	t.Parallel()
-	listen := freeAddr(t)
-	a, b := backend(t, "A"), backend(t, "B")
+	listen := testutil.FreeAddr(t)
+	a, b := testutil.NameBackend(t, "A"), testutil.NameBackend(t, "B")
 	slow, entered, release := slowBackend(t)
 	slowLoc := "location /slow { proxy_pass http://" + slow + "; }"
 	prefix := newPrefix(t, proxyConf(listen, a, slowLoc))
@@ -286,8 +264,8 @@ func TestReloadUnderTraffic(t *testing.T) {
 // through the pid file then applies a valid one.
 func TestInvalidReload(t *testing.T) {
 	t.Parallel()
-	listen := freeAddr(t)
-	a, b := backend(t, "A"), backend(t, "B")
+	listen := testutil.FreeAddr(t)
+	a, b := testutil.NameBackend(t, "A"), testutil.NameBackend(t, "B")
 	prefix := newPrefix(t, proxyConf(listen, a))
 	d := startDaemon(t, prefix, listen)
 	d.waitBody("A")
@@ -328,8 +306,8 @@ func TestInvalidReload(t *testing.T) {
 // does), and removed at exit; -s stop reaches the process through it.
 func TestPidFile(t *testing.T) {
 	t.Parallel()
-	listen := freeAddr(t)
-	a := backend(t, "A")
+	listen := testutil.FreeAddr(t)
+	a := testutil.NameBackend(t, "A")
 	prefix := newPrefix(t, proxyConf(listen, a))
 	d := startDaemon(t, prefix, listen)
 	pid := d.cmd.Process.Pid
@@ -362,8 +340,8 @@ func TestPidFile(t *testing.T) {
 // not kill the process (SIGHUP's default action).
 func TestEarlyReload(t *testing.T) {
 	t.Parallel()
-	listen := freeAddr(t)
-	prefix := newPrefix(t, proxyConf(listen, backend(t, "A")))
+	listen := testutil.FreeAddr(t)
+	prefix := newPrefix(t, proxyConf(listen, testutil.NameBackend(t, "A")))
 	d := spawnDaemon(t, prefix, listen)
 	pidFile := filepath.Join(prefix, "logs", "nginx.pid")
 	deadline := time.Now().Add(waitFor)
@@ -429,7 +407,7 @@ func inFlight(t *testing.T, url string, entered chan struct{}) chan result {
 // and the process then exits 0.
 func TestGracefulQuit(t *testing.T) {
 	t.Parallel()
-	listen := freeAddr(t)
+	listen := testutil.FreeAddr(t)
 	slow, entered, release := slowBackend(t)
 	prefix := newPrefix(t, proxyConf(listen, slow))
 	d := startDaemon(t, prefix, listen)
@@ -467,7 +445,7 @@ func TestFastStop(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
-			listen := freeAddr(t)
+			listen := testutil.FreeAddr(t)
 			slow, entered, release := slowBackend(t)
 			prefix := newPrefix(t, proxyConf(listen, slow))
 			d := startDaemon(t, prefix, listen)
@@ -494,7 +472,7 @@ func TestFastStop(t *testing.T) {
 // it fast.
 func TestTermDuringQuit(t *testing.T) {
 	t.Parallel()
-	listen := freeAddr(t)
+	listen := testutil.FreeAddr(t)
 	slow, entered, _ := slowBackend(t)
 	prefix := newPrefix(t, proxyConf(listen, slow))
 	d := startDaemon(t, prefix, listen)
@@ -518,7 +496,7 @@ func TestStartErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	a := backend(t, "A")
+	a := testutil.NameBackend(t, "A")
 	prefix := newPrefix(t, proxyConf(busy.Addr().String(), a))
 	_, stderr, code := runBin(t, "-p", prefix)
 	want := fmt.Sprintf("upstreamd: [emerg] bind() to %s failed (98: Address already in use)\n", busy.Addr())
@@ -527,7 +505,7 @@ func TestStartErrors(t *testing.T) {
 	}
 
 	// A pid file below a regular file cannot be created.
-	listen := freeAddr(t)
+	listen := testutil.FreeAddr(t)
 	writeConf(t, prefix, "pid conf/nginx.conf/x.pid;\n"+proxyConf(listen, a))
 	_, stderr, code = runBin(t, "-p", prefix)
 	want = fmt.Sprintf("upstreamd: [emerg] open() \"%s\" failed (20: Not a directory)\n", filepath.Join(prefix, "conf", "nginx.conf", "x.pid"))

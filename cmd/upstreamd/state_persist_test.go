@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"upstreamd/internal/testutil"
 
 	"upstreamd/internal/statefile"
 )
@@ -97,8 +98,8 @@ func fromFile(t *testing.T, path string) []stateServer {
 // server serves exactly what the file holds.
 func TestStatePersistsAcrossSIGKILL(t *testing.T) {
 	t.Parallel()
-	listen := freeAddr(t)
-	prefix := newPrefix(t, stateConf(listen, "server "+backend(t, "plain")+";"))
+	listen := testutil.FreeAddr(t)
+	prefix := newPrefix(t, stateConf(listen, "server "+testutil.NameBackend(t, "plain")+";"))
 	path := filepath.Join(prefix, "state", "backend.state")
 	api := "http://" + listen + "/api/9/http/upstreams/backend/servers"
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -281,8 +282,8 @@ func TestStateFileRules(t *testing.T) {
 	})
 	t.Run("missing file starts empty", func(t *testing.T) {
 		t.Parallel()
-		listen := freeAddr(t)
-		prefix := newPrefix(t, stateConf(listen, "server "+backend(t, "plain")+";"))
+		listen := testutil.FreeAddr(t)
+		prefix := newPrefix(t, stateConf(listen, "server "+testutil.NameBackend(t, "plain")+";"))
 		path := filepath.Join(prefix, "state", "backend.state")
 		d := startDaemon(t, prefix, listen)
 		client := &http.Client{Timeout: 10 * time.Second}
@@ -297,7 +298,7 @@ func TestStateFileRules(t *testing.T) {
 		if _, err := os.Stat(path); !os.IsNotExist(err) {
 			t.Fatalf("state file exists before any change: %v", err)
 		}
-		addr := backend(t, "B")
+		addr := testutil.NameBackend(t, "B")
 		if code, body, err := apiCall(client, "POST", api, `{"server":"`+addr+`","weight":3}`); err != nil || code != 201 {
 			t.Fatalf("POST: %d %q %v", code, body, err)
 		}
@@ -327,8 +328,8 @@ func TestStateFileRules(t *testing.T) {
 // those no longer configured, are gone.
 func TestRuntimeChangesAcrossSIGHUP(t *testing.T) {
 	t.Parallel()
-	listen := freeAddr(t)
-	x, y, z, w := backend(t, "X"), backend(t, "Y"), backend(t, "Z"), backend(t, "W")
+	listen := testutil.FreeAddr(t)
+	x, y, z, w := testutil.NameBackend(t, "X"), testutil.NameBackend(t, "Y"), testutil.NameBackend(t, "Z"), testutil.NameBackend(t, "W")
 	prefix := newPrefix(t, stateConf(listen, "server "+x+";\nserver "+y+";\nserver "+z+";"))
 	d := startDaemon(t, prefix, listen)
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -398,8 +399,8 @@ func TestRuntimeChangesAcrossSIGHUP(t *testing.T) {
 // time (only runtime changes are carried over).
 func TestConfigEditWinsOverUnchangedRuntimeValue(t *testing.T) {
 	t.Parallel()
-	listen := freeAddr(t)
-	x, y := backend(t, "X"), backend(t, "Y")
+	listen := testutil.FreeAddr(t)
+	x, y := testutil.NameBackend(t, "X"), testutil.NameBackend(t, "Y")
 	prefix := newPrefix(t, stateConf(listen, "server "+x+" down;\nserver "+y+";"))
 	d := startDaemon(t, prefix, listen)
 	client := &http.Client{Timeout: 10 * time.Second}
