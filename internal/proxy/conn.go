@@ -108,7 +108,8 @@ const maxWriteChunk = 256 << 10
 // Write writes all of p, re-arming the send timeout between chunks. It
 // returns how many bytes the kernel accepted.
 func (c *pconn) Write(p []byte) (int, error) {
-	defer func() { c.clock = time.Time{} }() // the write may have blocked
+	now := c.clock // good for the first chunk only: a write may block
+	c.clock = time.Time{}
 	written := 0
 	for len(p) > 0 {
 		chunk := p
@@ -116,11 +117,11 @@ func (c *pconn) Write(p []byte) (int, error) {
 			chunk = chunk[:maxWriteChunk]
 		}
 		if c.sendTimeout > 0 {
-			now := c.clock
 			if now.IsZero() {
 				now = time.Now()
 			}
 			d := now.Add(c.sendTimeout)
+			now = time.Time{}
 			if diff := d.Sub(c.wdl); diff < 0 || diff > slackFor(c.sendTimeout) {
 				if err := c.nc.SetWriteDeadline(d); err != nil {
 					return written, err
