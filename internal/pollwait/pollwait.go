@@ -53,6 +53,10 @@ func New(c any) Waiter {
 	return newWaiter(c)
 }
 
+// Enabled reports whether this build and environment wait at all (false:
+// every Waiter is the zero one).
+func Enabled() bool { return supported && !disabled }
+
 // Active reports whether Wait really waits.
 func (w Waiter) Active() bool { return w.rc != nil }
 

@@ -2,4 +2,6 @@
 
 package pollwait
 
+const supported = false
+
 func newWaiter(any) Waiter { return Waiter{} }

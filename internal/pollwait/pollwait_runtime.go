@@ -10,6 +10,8 @@ import (
 	"unsafe"
 )
 
+const supported = true
+
 // runtime_pollWait is the runtime's poller wait, as internal/poll declares
 // it: ctx is a pollDesc's runtimeCtx, mode 'r' or 'w'; it returns an
 // error code (0: ready). Its signature has been the same since Go 1.9;

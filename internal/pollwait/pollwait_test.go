@@ -38,10 +38,16 @@ func waitDone(w Waiter) <-chan struct{} {
 	return done
 }
 
-func TestActiveOnThisToolchain(t *testing.T) {
+// needActive skips tests of waiting when it is switched off.
+func needActive(t *testing.T) {
+	t.Helper()
 	if disabled {
 		t.Skip("UPSTREAMD_POLLWAIT=off")
 	}
+}
+
+func TestActiveOnThisToolchain(t *testing.T) {
+	needActive(t)
 	s, _ := tcpPair(t)
 	if !New(s).Active() {
 		t.Fatalf("Waiter inactive on %s/%s %s: pollwait_runtime.go does not cover this toolchain or the runtime's layout changed; check runtime_pollWait and the poll descriptor fields, then extend the build constraint", runtime.GOOS, runtime.GOARCH, runtime.Version())
@@ -77,6 +83,7 @@ func TestInactiveForUnknownConns(t *testing.T) {
 
 // The data arrives while we wait: Wait returns and the read gets it.
 func TestWaitWakesOnData(t *testing.T) {
+	needActive(t)
 	s, c := tcpPair(t)
 	w := New(s)
 	done := waitDone(w)
@@ -188,6 +195,7 @@ func TestWaitReturnsAtDeadline(t *testing.T) {
 // Closing the connection from another goroutine wakes the waiter (as it
 // does a blocked Read), and the read that follows reports the close.
 func TestCloseWakesWaiter(t *testing.T) {
+	needActive(t)
 	s, _ := tcpPair(t)
 	w := New(s)
 	done := waitDone(w)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"upstreamd/internal/pollwait"
 )
 
 // TestResponseWaitWithoutFailedRead: the first read of a response goes
@@ -42,7 +44,7 @@ func TestResponseWaitWithoutFailedRead(t *testing.T) {
 	if pc == nil {
 		t.Fatal("no idle connection")
 	}
-	if !pc.waiterSet || !pc.waiter.Active() {
+	if !pc.waiterSet || pc.waiter.Active() != pollwait.Enabled() {
 		t.Fatalf("response read without the poll waiter (set %v, active %v)", pc.waiterSet, pc.waiter.Active())
 	}
 	pool.put(pc)
