@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -142,14 +143,14 @@ func renderReport(o options, info [][2]string, pick string, modes []*modeResult,
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %.2f | %s | %s | %d |\n", scenarioNames[s.scenario], name,
 				thousands(st.rps), ms(st.p50), ms(st.p99), st.cpuSec, ratio(st.cpuSec, st.wall), thousands(st.perCPU), opens, st.failed)
 		}
-		b.WriteString("\n| upstreamd ÷ nginx | req/s | req/CPU-s | p99 (< 1 is better) |\n|---|---:|---:|---:|\n")
+		b.WriteString("\n| upstreamd ÷ nginx | req/s | req/CPU-s | req/CPU-s, run by run | p99 (< 1 is better) |\n|---|---:|---:|---:|---:|\n")
 		for _, sc := range []string{"b", "c", "d", "e"} {
 			n, u := m.find(sc, "nginx"), m.find(sc, "upstreamd")
 			if n == nil || u == nil {
 				continue
 			}
 			ns, us := n.stats(), u.stats()
-			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f |\n", scenarioNames[sc], ratio(us.rps, ns.rps), ratio(us.perCPU, ns.perCPU), ratio(us.p99, ns.p99))
+			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %s | %.2f |\n", scenarioNames[sc], ratio(us.rps, ns.rps), ratio(us.perCPU, ns.perCPU), pairedRange(n, u), ratio(us.p99, ns.p99))
 		}
 		if f := m.find("f", "upstreamd"); f != nil {
 			fmt.Fprintf(&b, "\n(f): %d runtime-change calls (each two changes: down+add or up+remove), %d failed", f.admin.calls, f.admin.failures)
@@ -250,4 +251,20 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// pairedRange is the spread of upstreamd ÷ nginx req/CPU-s over runs taken
+// side by side (the i-th run of each, which follow each other), as
+// "min–max": how far one run can be trusted on this box.
+func pairedRange(n, u *series) string {
+	var r []float64
+	for i := 0; i < len(n.runs) && i < len(u.runs); i++ {
+		if x := ratio(reqPerCPU(u.runs[i]), reqPerCPU(n.runs[i])); x > 0 {
+			r = append(r, x)
+		}
+	}
+	if len(r) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f–%.2f", slices.Min(r), slices.Max(r))
 }
