@@ -64,11 +64,10 @@ type conn struct {
 	rdl        time.Time // the read deadline set on rwc (zero: none)
 
 	hijacked   bool
-	waiter     pollwait.Waiter // waits for the next keepalive request without a failing read
-	waiterSet  bool
-	werr       error // first write error; the connection is dead
-	closeAfter bool  // close once the current response is out
-	linger     bool  // the client may still be sending: close gently
+	waiter     pollwait.Lazy // waits for the next keepalive request without a failing read
+	werr       error         // first write error; the connection is dead
+	closeAfter bool          // close once the current response is out
+	linger     bool          // the client may still be sending: close gently
 
 	// Per-request state, reused.
 	tmpl  http.Request // carries the context; copied into req per request
@@ -133,10 +132,7 @@ func (cr connReader) Read(p []byte) (int, error) {
 	if c.phase == phaseIdle && c.served.Load() > 0 {
 		// Keepalive: the client sends its next request only after our
 		// response, so a read now would fail; wait for it instead.
-		if !c.waiterSet {
-			c.waiter, c.waiterSet = pollwait.New(c.rwc), true
-		}
-		c.waiter.Wait()
+		c.waiter.Wait(c.rwc)
 	}
 	n, err := c.rwc.Read(p)
 	if err != nil && n == 0 {

@@ -60,6 +60,28 @@ func Enabled() bool { return supported && !disabled }
 // Active reports whether Wait really waits.
 func (w Waiter) Active() bool { return w.rc != nil }
 
+// Lazy is a Waiter made on the first Wait, for connections that may never
+// need one (a client that sends a single request).
+type Lazy struct {
+	w    Waiter
+	made bool
+}
+
+// Wait waits for c as Waiter.Wait does, making the Waiter for c first if
+// this is the first call. c must be the same connection every time.
+func (l *Lazy) Wait(c any) {
+	if !l.made {
+		l.w, l.made = New(c), true
+	}
+	l.w.Wait()
+}
+
+// Made reports whether Wait has been called (and the Waiter made).
+func (l *Lazy) Made() bool { return l.made }
+
+// Active reports whether the Waiter was made and really waits.
+func (l *Lazy) Active() bool { return l.w.Active() }
+
 // Wait returns once the connection is readable, closed, past its read
 // deadline or in error (or at once for the zero Waiter).
 func (w Waiter) Wait() {

@@ -63,24 +63,15 @@ func ctxOffset(t reflect.Type) (uintptr, bool) {
 func newWaiter(c any) Waiter {
 	var base unsafe.Pointer
 	var off uintptr
-	switch c := c.(type) {
-	case *net.TCPConn:
-		if !netFDOK || c == nil {
-			return Waiter{}
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn: // both a net.conn{fd *netFD}
+		if v := reflect.ValueOf(c); netFDOK && !v.IsNil() {
+			base, off = fdPointer(v.Elem()), netFDCtxOff
 		}
-		base, off = fdPointer(reflect.ValueOf(c).Elem()), netFDCtxOff
-	case *net.UnixConn:
-		if !netFDOK || c == nil {
-			return Waiter{}
+	case *os.File: // a struct{*file}
+		if v := reflect.ValueOf(c); fileOK && !v.IsNil() {
+			base, off = unsafe.Pointer(v.Elem().Field(0).Pointer()), fileCtxOff
 		}
-		base, off = fdPointer(reflect.ValueOf(c).Elem()), netFDCtxOff
-	case *os.File:
-		if !fileOK || c == nil {
-			return Waiter{}
-		}
-		base, off = unsafe.Pointer(reflect.ValueOf(c).Elem().Field(0).Pointer()), fileCtxOff
-	default:
-		return Waiter{}
 	}
 	if base == nil {
 		return Waiter{}

@@ -46,6 +46,26 @@ func needActive(t *testing.T) {
 	}
 }
 
+// stillWaiting fails if done is closed within 20 ms: Wait returned early.
+func stillWaiting(t *testing.T, done <-chan struct{}, when string) {
+	t.Helper()
+	select {
+	case <-done:
+		t.Fatal("Wait returned " + when)
+	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+// returned fails unless done is closed within 5 s.
+func returned(t *testing.T, done <-chan struct{}, when string) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not return " + when)
+	}
+}
+
 func TestActiveOnThisToolchain(t *testing.T) {
 	needActive(t)
 	s, _ := tcpPair(t)
@@ -87,19 +107,11 @@ func TestWaitWakesOnData(t *testing.T) {
 	s, c := tcpPair(t)
 	w := New(s)
 	done := waitDone(w)
-	select {
-	case <-done:
-		t.Fatal("Wait returned before any data was sent")
-	case <-time.After(20 * time.Millisecond):
-	}
+	stillWaiting(t, done, "before any data was sent")
 	if _, err := c.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Wait did not return after data arrived")
-	}
+	returned(t, done, "after data arrived")
 	buf := make([]byte, 8)
 	n, err := s.Read(buf)
 	if err != nil || string(buf[:n]) != "ping" {
@@ -181,11 +193,7 @@ func TestWaitReturnsAtDeadline(t *testing.T) {
 	if err := s.SetReadDeadline(time.Now().Add(30 * time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-waitDone(w):
-	case <-time.After(5 * time.Second):
-		t.Fatal("Wait ignored the read deadline")
-	}
+	returned(t, waitDone(w), "at the read deadline")
 	_, err := s.Read(make([]byte, 1))
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read after the deadline: %v, want a timeout", err)
@@ -199,19 +207,11 @@ func TestCloseWakesWaiter(t *testing.T) {
 	s, _ := tcpPair(t)
 	w := New(s)
 	done := waitDone(w)
-	select {
-	case <-done:
-		t.Fatal("Wait returned before anything happened")
-	case <-time.After(20 * time.Millisecond):
-	}
+	stillWaiting(t, done, "before anything happened")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not wake the waiter")
-	}
+	returned(t, done, "after Close")
 	if _, err := s.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("read after close: %v", err)
 	}
@@ -223,11 +223,7 @@ func TestPeerCloseWakesWaiter(t *testing.T) {
 	w := New(s)
 	done := waitDone(w)
 	c.Close()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the peer's FIN did not wake the waiter")
-	}
+	returned(t, done, "after the peer's FIN")
 	if _, err := s.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("read after the peer closed: %v, want EOF", err)
 	}
@@ -244,5 +240,23 @@ func TestWaitDoesNotAllocate(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, w.Wait); n != 0 {
 		t.Fatalf("Wait allocates %v times", n)
+	}
+}
+
+// Lazy makes its Waiter on the first Wait, and then waits like one.
+func TestLazy(t *testing.T) {
+	s, c := tcpPair(t)
+	var l Lazy
+	if l.Made() || l.Active() {
+		t.Fatal("a Lazy is made before its first Wait")
+	}
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { l.Wait(s); close(done) }()
+	returned(t, done, "with data there")
+	if !l.Made() || l.Active() != Enabled() {
+		t.Fatalf("after Wait: made %v, active %v, enabled %v", l.Made(), l.Active(), Enabled())
 	}
 }

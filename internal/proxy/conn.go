@@ -24,8 +24,7 @@ type pconn struct {
 	nc   rawConn
 	addr string
 
-	waiter    pollwait.Waiter // waits for a response without a failing read
-	waiterSet bool
+	waiter pollwait.Lazy // waits for a response without a failing read
 
 	// clock is a reading of the time taken since the last call on this
 	// connection that may have blocked (zero: none), so that arming the
@@ -91,10 +90,7 @@ func (c *pconn) Read(p []byte) (int, error) {
 	if c.received == 0 {
 		// The response cannot be there yet, just after the request was
 		// sent: wait for it rather than make a read that fails.
-		if !c.waiterSet {
-			c.waiter, c.waiterSet = pollwait.New(c.nc), true
-		}
-		c.waiter.Wait()
+		c.waiter.Wait(c.nc)
 	}
 	n, err := c.nc.Read(p)
 	c.received += int64(n)
@@ -275,11 +271,9 @@ func (p *Pool) Capacity() int {
 
 func (p *Pool) enabled() bool { return p != nil && p.max > 0 }
 
-// get returns the most recently idled connection to addr, or nil.
-func (p *Pool) get(addr string) *pconn { return p.getAt(addr, time.Now()) }
-
-// getAt is get with the current time read by the caller.
-func (p *Pool) getAt(addr string, now time.Time) *pconn {
+// get returns the most recently idled connection to addr, or nil; now is
+// the current time, as the caller last read it.
+func (p *Pool) get(addr string, now time.Time) *pconn {
 	if !p.enabled() {
 		return nil
 	}
@@ -309,10 +303,8 @@ func (p *Pool) getAt(addr string, now time.Time) *pconn {
 // kept alive. If the pool is full, the least recently used idle connection is
 // closed to make room (nginx's keepalive cache). A connection that has served
 // keepalive_requests requests is closed instead.
-func (p *Pool) put(c *pconn) { p.putAt(c, time.Now()) }
-
-// putAt is put with the current time read by the caller.
-func (p *Pool) putAt(c *pconn, now time.Time) {
+// now is the current time, as the caller last read it.
+func (p *Pool) put(c *pconn, now time.Time) {
 	if !p.enabled() || (p.maxRequests > 0 && c.requests >= p.maxRequests) {
 		c.close()
 		return

@@ -46,22 +46,22 @@ func TestPoolLRU(t *testing.T) {
 	c1, closed1 := pipeConn(t, "a")
 	c2, closed2 := pipeConn(t, "b")
 	c3, closed3 := pipeConn(t, "a")
-	p.put(c1)
-	p.put(c2)
-	p.put(c3) // full: evicts c1, the least recently used
+	p.put(c1, time.Now())
+	p.put(c2, time.Now())
+	p.put(c3, time.Now()) // full: evicts c1, the least recently used
 	if !isClosed(closed1) {
 		t.Fatal("LRU connection not closed")
 	}
 	if p.Idle() != 2 || !isOpen(closed2) || !isOpen(closed3) {
 		t.Fatalf("idle %d", p.Idle())
 	}
-	if got := p.get("a"); got != c3 {
+	if got := p.get("a", time.Now()); got != c3 {
 		t.Fatalf("get(a) = %p, want c3", got)
 	}
-	if got := p.get("a"); got != nil {
+	if got := p.get("a", time.Now()); got != nil {
 		t.Fatalf("second get(a) = %p", got)
 	}
-	if got := p.get("b"); got != c2 {
+	if got := p.get("b", time.Now()); got != c2 {
 		t.Fatalf("get(b) = %p", got)
 	}
 	if p.Idle() != 0 {
@@ -80,16 +80,16 @@ func TestPoolPerAddressLIFO(t *testing.T) {
 		}
 		c, _ := pipeConn(t, addr)
 		cs = append(cs, c)
-		p.put(c)
+		p.put(c, time.Now())
 	}
 	// Most recently idled first, per address.
 	for _, want := range []*pconn{cs[2], cs[0]} {
-		if got := p.get("a"); got != want {
+		if got := p.get("a", time.Now()); got != want {
 			t.Fatalf("get(a) = %p, want %p", got, want)
 		}
 	}
 	for _, want := range []*pconn{cs[3], cs[1]} {
-		if got := p.get("b"); got != want {
+		if got := p.get("b", time.Now()); got != want {
 			t.Fatalf("get(b) = %p, want %p", got, want)
 		}
 	}
@@ -99,11 +99,11 @@ func TestPoolExpiry(t *testing.T) {
 	p := NewPool(8, time.Minute, 0)
 	defer p.Close()
 	c, closed := pipeConn(t, "a")
-	p.put(c)
+	p.put(c, time.Now())
 	p.mu.Lock()
 	c.idleAt = time.Now().Add(-2 * time.Minute) // idle longer than keepalive_timeout
 	p.mu.Unlock()
-	if got := p.get("a"); got != nil {
+	if got := p.get("a", time.Now()); got != nil {
 		t.Fatal("expired connection returned")
 	}
 	if !isClosed(closed) || p.Idle() != 0 {
@@ -116,8 +116,8 @@ func TestPoolSweep(t *testing.T) {
 	defer p.Close()
 	c1, closed1 := pipeConn(t, "a")
 	c2, closed2 := pipeConn(t, "b")
-	p.put(c1)
-	p.put(c2)
+	p.put(c1, time.Now())
+	p.put(c2, time.Now())
 	// The timer closes idle connections without any further pool use.
 	if !isClosed(closed1) || !isClosed(closed2) {
 		t.Fatal("idle connections not closed by the keepalive timeout")
@@ -127,7 +127,7 @@ func TestPoolSweep(t *testing.T) {
 	}
 	// The timer re-arms for later connections.
 	c3, closed3 := pipeConn(t, "a")
-	p.put(c3)
+	p.put(c3, time.Now())
 	if !isClosed(closed3) {
 		t.Fatal("timer not re-armed")
 	}
@@ -137,25 +137,25 @@ func TestPoolRequestsAndClose(t *testing.T) {
 	p := NewPool(8, time.Minute, 3)
 	c, closed := pipeConn(t, "a")
 	c.requests = 3 // reached keepalive_requests
-	p.put(c)
+	p.put(c, time.Now())
 	if !isClosed(closed) || p.Idle() != 0 {
 		t.Fatal("connection past keepalive_requests kept")
 	}
 	c2, closed2 := pipeConn(t, "a")
-	p.put(c2)
+	p.put(c2, time.Now())
 	p.Close()
 	if !isClosed(closed2) || p.Idle() != 0 {
 		t.Fatal("Close left idle connections")
 	}
 	c3, closed3 := pipeConn(t, "a")
-	p.put(c3)
+	p.put(c3, time.Now())
 	if !isClosed(closed3) {
 		t.Fatal("closed pool kept a connection")
 	}
 	var nilPool *Pool
 	c4, closed4 := pipeConn(t, "a")
-	nilPool.put(c4)
-	if nilPool.get("a") != nil || !isClosed(closed4) {
+	nilPool.put(c4, time.Now())
+	if nilPool.get("a", time.Now()) != nil || !isClosed(closed4) {
 		t.Fatal("nil pool")
 	}
 	nilPool.Close()

@@ -528,7 +528,7 @@ func (s *session) roundTrip() (failure, bool) {
 		s.act = actConnect
 		var pc *pconn
 		if !fresh {
-			pc = s.t.Pool.getAt(s.addr, s.tryStart)
+			pc = s.t.Pool.get(s.addr, s.tryStart)
 			if pc != nil && s.nonIdempotent && !connAlive(pc) {
 				pc.close()
 				continue
@@ -649,7 +649,7 @@ func (s *session) releaseConn(reusable bool) {
 		if now.IsZero() {
 			now = time.Now()
 		}
-		s.t.Pool.putAt(pc, now)
+		s.t.Pool.put(pc, now)
 	} else {
 		pc.close()
 	}

@@ -40,14 +40,14 @@ func TestResponseWaitWithoutFailedRead(t *testing.T) {
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("%d upstream connections, want 1 kept alive", n)
 	}
-	pc := pool.get(addrOf(srv))
+	pc := pool.get(addrOf(srv), time.Now())
 	if pc == nil {
 		t.Fatal("no idle connection")
 	}
-	if !pc.waiterSet || pc.waiter.Active() != pollwait.Enabled() {
-		t.Fatalf("response read without the poll waiter (set %v, active %v)", pc.waiterSet, pc.waiter.Active())
+	if !pc.waiter.Made() || pc.waiter.Active() != pollwait.Enabled() {
+		t.Fatalf("response read without the poll waiter (made %v, active %v)", pc.waiter.Made(), pc.waiter.Active())
 	}
-	pool.put(pc)
+	pool.put(pc, time.Now())
 
 	go func() {
 		time.Sleep(50 * time.Millisecond) // the proxy is waiting by then, or about to
