@@ -27,28 +27,12 @@ func apiDo(t *testing.T, method, url, body string) (int, http.Header, string) {
 
 func apiDoAuth(t *testing.T, method, url, body, user, pass string) (int, http.Header, string) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var opts []svOpt
 	if user != "" {
-		req.SetBasicAuth(user, pass)
+		opts = append(opts, func(r *http.Request) { r.SetBasicAuth(user, pass) })
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, url, err)
-	}
-	return resp.StatusCode, resp.Header, string(data)
+	status, data, hdr := svDo(t, method, url, body, opts...)
+	return status, hdr, data
 }
 
 var requestIDRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
