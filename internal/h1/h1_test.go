@@ -510,3 +510,35 @@ func TestReuse(t *testing.T) {
 		t.Fatalf("second: %s %v", k.URL.Path, k.Header)
 	}
 }
+
+// TestResponseFieldValues: values are trimmed and cannot split the head,
+// whether a field fits the write buffer (assembled at once) or not.
+func TestResponseFieldValues(t *testing.T) {
+	long := strings.Repeat("v", 2*bufSize)
+	tests := []struct {
+		name, value, want string
+	}{
+		{"plain", "text/plain", "X-V: text/plain\r\n"},
+		{"trimmed", " \t a b \t ", "X-V: a b\r\n"},
+		{"CR and LF replaced", "a\r\nInjected: 1\nb\rc", "X-V: a  Injected: 1 b c\r\n"},
+		{"empty", "", "X-V: \r\n"},
+		{"larger than the buffer", long, "X-V: " + long + "\r\n"},
+		{"larger than the buffer, with LF", long + "\n" + long, "X-V: " + long + " " + long + "\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header()["X-V"] = []string{tt.value}
+				w.Header().Set("A-First", "1")
+			}))
+			got := exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			head, _, _ := strings.Cut(got, "\r\n\r\n")
+			if !strings.Contains(head+"\r\n", "\r\n"+tt.want) || !strings.Contains(head, "\r\nA-First: 1\r\n") {
+				t.Fatalf("head %q does not have %q", head, tt.want)
+			}
+			if strings.Contains(head, "\r\nInjected") || strings.Contains(head, "\nInjected") {
+				t.Fatalf("value split the head: %q", head)
+			}
+		})
+	}
+}

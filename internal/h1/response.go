@@ -302,10 +302,7 @@ func (w *response) writeFields(keep func(string) bool) {
 			continue
 		}
 		for _, v := range w.hdr[k] {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			writeFieldValue(bw, v)
-			bw.WriteString("\r\n")
+			writeField(bw, k, v)
 		}
 	}
 	clear(keys)
@@ -324,8 +321,26 @@ func validFieldName(k string) bool {
 	return true
 }
 
-func writeFieldValue(bw *bufio.Writer, v string) {
-	v = strings.Trim(v, " \t")
+// writeField writes "k: v\r\n", v trimmed and with CR and LF replaced.
+// The usual field (no CR or LF, fits the buffer) is assembled in bw's free
+// space and written at once rather than piece by piece.
+func writeField(bw *bufio.Writer, k, v string) {
+	for v != "" && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for v != "" && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	if len(k)+len(v)+4 <= bw.Available() && strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
+		b := append(bw.AvailableBuffer(), k...)
+		b = append(b, ": "...)
+		b = append(b, v...)
+		b = append(b, "\r\n"...)
+		bw.Write(b)
+		return
+	}
+	bw.WriteString(k)
+	bw.WriteString(": ")
 	for i := 0; i < len(v); i++ {
 		if ch := v[i]; ch == '\r' || ch == '\n' {
 			bw.WriteString(v[:i])
@@ -335,6 +350,7 @@ func writeFieldValue(bw *bufio.Writer, v string) {
 		}
 	}
 	bw.WriteString(v)
+	bw.WriteString("\r\n")
 }
 
 // nginxReasons are nginx's status line texts where they differ from Go's

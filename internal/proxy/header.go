@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // ---- request ----
@@ -243,21 +244,23 @@ func parseSmallInt(b []byte, p int) (int, int, bool) {
 // the "while ..." part).
 type headerError string
 
-// isTchar reports whether c may appear in a header name (RFC 9110 token).
-func isTchar(c byte) bool {
-	return tchar[c]
-}
+// Byte classes of header names, one table lookup per byte: OR-ing the
+// classes of a whole name tells at once whether it is valid and a token.
+const (
+	nameNonToken = 1 << iota // allowed, but nginx ignores the line (not an RFC 9110 tchar)
+	nameInvalid              // control, space or DEL: the head is invalid
+)
 
-var tchar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
+var nameClass = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c <= ' ' || c == 0x7f:
+			t[c] = nameInvalid
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z',
+			strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0:
+		default:
+			t[c] = nameNonToken
+		}
 	}
 	return
 }()
@@ -294,24 +297,30 @@ func (h *respHeader) parseFields(start int) headerError {
 		if colon < 0 {
 			colon = len(line)
 		}
-		skip := colon == 0 || colon == len(line)
-		for i := 0; i < colon; i++ {
-			c := line[i]
-			if c <= ' ' || c == 0x7f {
-				return invalidHeader(line, i)
-			}
-			if !isTchar(c) {
-				skip = true // nginx ignores such lines (r->invalid_header)
+		var class uint8
+		for _, c := range line[:colon] {
+			class |= nameClass[c]
+		}
+		if class&nameInvalid != 0 {
+			for i, c := range line[:colon] {
+				if nameClass[c]&nameInvalid != 0 {
+					return invalidHeader(line, i)
+				}
 			}
 		}
 		vs, ve := colon+1, len(line)
-		for i := vs; i < ve; i++ {
-			if line[i] == 0 || line[i] == '\r' {
-				return invalidHeader(line, i)
+		if vs < ve {
+			// The line ends at its LF, so a CR left inside is a bare one.
+			cr, nul := bytes.IndexByte(line[vs:], '\r'), bytes.IndexByte(line[vs:], 0)
+			if cr >= 0 || nul >= 0 {
+				if cr < 0 || (nul >= 0 && nul < cr) {
+					cr = nul
+				}
+				return invalidHeader(line, vs+cr)
 			}
 		}
-		if skip {
-			p = next
+		if class&nameNonToken != 0 || colon == 0 || colon == len(line) {
+			p = next // nginx ignores such lines (r->invalid_header)
 			continue
 		}
 		for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
@@ -347,11 +356,18 @@ func (h *respHeader) parseFields(start int) headerError {
 			teField = len(h.fields)
 			f.drop = true
 		case "Connection":
-			if hasToken(string(val), "close") {
-				h.connClose = true
-			}
-			if hasToken(string(val), "keep-alive") {
+			switch {
+			case bytes.EqualFold(val, []byte("keep-alive")): // the usual value: no list to split
 				h.connKeepAlive = true
+			case bytes.EqualFold(val, []byte("close")):
+				h.connClose = true
+			default:
+				if hasToken(string(val), "close") {
+					h.connClose = true
+				}
+				if hasToken(string(val), "keep-alive") {
+					h.connKeepAlive = true
+				}
 			}
 			f.drop = true
 		case "X-Accel-Buffering":
@@ -414,14 +430,28 @@ func parseContentLength(v []byte) (int64, bool) {
 func canonicalize(k []byte) {
 	upper := true
 	for i, c := range k {
-		if upper && 'a' <= c && c <= 'z' {
-			k[i] = c - 'a' + 'A'
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			k[i] = c + 'a' - 'A'
+		if upper {
+			c = toUpper[c]
+		} else {
+			c = toLower[c]
 		}
+		k[i] = c
 		upper = c == '-'
 	}
 }
+
+var toUpper, toLower = func() (u, l [256]byte) {
+	for c := range u {
+		u[c], l[c] = byte(c), byte(c)
+		if 'a' <= c && c <= 'z' {
+			u[c] = byte(c) - 'a' + 'A'
+		}
+		if 'A' <= c && c <= 'Z' {
+			l[c] = byte(c) + 'a' - 'A'
+		}
+	}
+	return
+}()
 
 // copyTo adds the passed-through header fields to dst. It makes one string
 // of the whole head (unless it equals the previous one, see last) and one
