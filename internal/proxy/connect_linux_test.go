@@ -3,19 +3,22 @@ package proxy
 import (
 	"context"
 	"net"
+	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// TestConnectTimeoutBacklog: a listener whose accept queue is full drops
-// SYNs, so connect() hangs until the connect timeout.
-func TestConnectTimeoutBacklog(t *testing.T) {
+// fullBacklog returns the address of a listener whose accept queue is full:
+// it drops SYNs, so a connect to it stays in progress.
+func fullBacklog(t *testing.T) string {
+	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Skip(err)
 	}
-	defer syscall.Close(fd)
+	t.Cleanup(func() { syscall.Close(fd) })
 	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Skip(err)
 	}
@@ -26,19 +29,20 @@ func TestConnectTimeoutBacklog(t *testing.T) {
 	port := sa.(*syscall.SockaddrInet4).Port
 	addr := net.JoinHostPort("127.0.0.1", itoa(port))
 	// Fill the accept queue (nobody accepts).
-	var fillers []net.Conn
-	defer func() {
-		for _, c := range fillers {
-			c.Close()
-		}
-	}()
 	for i := 0; i < 4; i++ {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err != nil {
 			break
 		}
-		fillers = append(fillers, c)
+		t.Cleanup(func() { c.Close() })
 	}
+	return addr
+}
+
+// TestConnectTimeoutBacklog: a connect that hangs ends at the connect
+// timeout.
+func TestConnectTimeoutBacklog(t *testing.T) {
+	addr := fullBacklog(t)
 	u := newUpstream(t, addr)
 	o := baseOptions()
 	o.ConnectTimeout = 100 * time.Millisecond
@@ -48,5 +52,62 @@ func TestConnectTimeoutBacklog(t *testing.T) {
 	}
 	if !logs.has("[error] upstream timed out (110: Connection timed out) while connecting to upstream") || res.Statuses[0] != 504 {
 		t.Fatalf("statuses %v logs %q", res.Statuses, logs.all())
+	}
+}
+
+// TestConnectDone: the TCP state tells a finished connect from one in
+// progress and from a socket that is not connecting.
+func TestConnectDone(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	connectTo := func(addr string) int {
+		ap := netip.MustParseAddrPort(addr)
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Close(fd) })
+		err = syscall.Connect(fd, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
+		if err != nil && err != syscall.EINPROGRESS {
+			t.Fatal(err)
+		}
+		return fd
+	}
+	tests := []struct {
+		name     string
+		fd       func() int
+		done     bool
+		errMatch string
+	}{
+		{"established", func() int {
+			fd := connectTo(ln.Addr().String())
+			for i := 0; i < 100; i++ { // loopback: at once, but do not rely on it
+				if done, _ := connectDone(fd); done {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			return fd
+		}, true, ""},
+		{"in progress", func() int { return connectTo(fullBacklog(t)) }, false, ""},
+		{"never connected", func() int {
+			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { syscall.Close(fd) })
+			return fd
+		}, true, "connect: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done, err := connectDone(tt.fd())
+			if done != tt.done || (err == nil) != (tt.errMatch == "") || (err != nil && !strings.Contains(err.Error(), tt.errMatch)) {
+				t.Fatalf("done %v, err %v; want %v, %q", done, err, tt.done, tt.errMatch)
+			}
+		})
 	}
 }

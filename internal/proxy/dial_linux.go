@@ -5,6 +5,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // dialRaw connects to a literal ip:port with its own non-blocking connect
@@ -12,14 +13,15 @@ import (
 // deadlines included). net.Dialer costs ~30 allocations per dial: address
 // resolution, a context with a deadline and its timer, an AfterFunc on it,
 // getsockname and the net.TCPConn around the fd. Here: socket, TCP_NODELAY
-// (as net.Dial sets it), connect, then the poller for writability, SO_ERROR
-// and getpeername (the poller may wake spuriously, so "connected" is
-// confirmed as net does).
+// (as net.Dial sets it), connect, then one getsockopt(TCP_INFO) to see
+// whether the connect has finished. A loopback or near peer has usually
+// answered by then, so the connect timeout (a write deadline on the file:
+// a runtime timer armed and stopped) and the wait for writability are only
+// set up for a connect still in progress.
 //
-// The connect timeout is a write deadline on the file. started, if not nil,
-// gets the connection before the wait, so that the session's client abort
-// (pconn.abort: a deadline in the past) ends the wait at once, as a
-// cancelled context did.
+// started, if not nil, gets the connection before that wait, so that the
+// session's client abort (pconn.abort: a deadline in the past) ends it at
+// once, as a cancelled context did.
 func dialRaw(ap netip.AddrPort, addr string, timeout time.Duration, started func(*pconn)) (*pconn, error) {
 	ip := ap.Addr().Unmap()
 	var sa syscall.Sockaddr
@@ -50,6 +52,14 @@ func dialRaw(ap netip.AddrPort, addr string, timeout time.Duration, started func
 		syscall.Close(fd)
 		return nil, os.NewSyscallError("connect", err)
 	}
+	var cerr error
+	if !connected {
+		connected, cerr = connectDone(fd)
+	}
+	if cerr != nil {
+		syscall.Close(fd)
+		return nil, cerr
+	}
 	f := os.NewFile(uintptr(fd), addr) // non-blocking: registered with the poller
 	pc := &pconn{nc: f, addr: addr}
 	if connected {
@@ -66,28 +76,13 @@ func dialRaw(ap netip.AddrPort, addr string, timeout time.Duration, started func
 		f.Close()
 		return nil, err
 	}
-	// f runs once before any wait (the poller drops the readiness it saw
-	// before), then after each wake-up; getpeername tells "connected" from
-	// "still in progress" when SO_ERROR is 0.
-	var cerr error
+	// The function runs once before any wait (the poller drops the
+	// readiness it saw before), then after each wake-up, which may be
+	// spurious: the TCP state says whether the connect is over.
 	err = rc.Write(func(fd uintptr) bool {
-		n, e := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
-		if e != nil {
-			cerr = os.NewSyscallError("getsockopt", e)
-			return true
-		}
-		switch e := syscall.Errno(n); e {
-		case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
-			return false
-		case syscall.EISCONN:
-			return true
-		case 0:
-			_, e := syscall.Getpeername(int(fd))
-			return e == nil // ENOTCONN: in progress, or a spurious wake-up
-		default:
-			cerr = os.NewSyscallError("connect", e)
-			return true
-		}
+		var done bool
+		done, cerr = connectDone(int(fd))
+		return done
 	})
 	if err == nil {
 		err = cerr
@@ -103,4 +98,39 @@ func dialRaw(ap netip.AddrPort, addr string, timeout time.Duration, started func
 		_ = f.SetWriteDeadline(time.Time{})
 	}
 	return pc, nil
+}
+
+// Linux TCP states (include/net/tcp_states.h).
+const (
+	tcpSynSent = 2
+	tcpSynRecv = 3
+	tcpClose   = 7
+)
+
+// connectDone reports whether the non-blocking connect on fd is over, and
+// its error if it failed. One getsockopt(TCP_INFO) in the usual case (its
+// first byte is the state); SO_ERROR alone is 0 both for "connected" and
+// "in progress", and telling them apart took a getpeername as well.
+func connectDone(fd int) (bool, error) {
+	var info [8]byte // the kernel copies no more than asked for
+	size := uint32(len(info))
+	_, _, e := syscall.Syscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.IPPROTO_TCP, syscall.TCP_INFO,
+		uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&size)), 0)
+	if e != 0 {
+		return true, os.NewSyscallError("getsockopt", e)
+	}
+	switch info[0] {
+	case tcpSynSent, tcpSynRecv:
+		return false, nil
+	case tcpClose:
+		n, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+		if err != nil {
+			return true, os.NewSyscallError("getsockopt", err)
+		}
+		if n == 0 {
+			n = int(syscall.ECONNREFUSED) // not expected: a failed connect leaves its error there
+		}
+		return true, os.NewSyscallError("connect", syscall.Errno(n))
+	}
+	return true, nil // established, or already closing: the request's write tells
 }
