@@ -165,13 +165,17 @@ type rawConn interface {
 // errNeedNet: dialRaw cannot connect to this address, net.Dialer must.
 var errNeedNet = errors.New("dial through net")
 
-// dial opens a new connection to addr ("ip:port", or "unix:/path").
+// dial opens a new connection to addr ("ip:port", or "unix:/path"); ap is
+// addr parsed, when the caller has it (the zero AddrPort: parse here).
 // Literal ip:port addresses (every resolved peer) take dialRaw's lean path;
 // started, if not nil, is called with the connection before dialRaw waits
 // for the connect, so that the caller can abort the wait. Other addresses
 // go through net.Dialer, which aborts when ctx is done.
-func dial(ctx context.Context, addr string, timeout time.Duration, started func(*pconn)) (*pconn, error) {
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
+func dial(ctx context.Context, addr string, ap netip.AddrPort, timeout time.Duration, started func(*pconn)) (*pconn, error) {
+	if !ap.IsValid() {
+		ap, _ = netip.ParseAddrPort(addr)
+	}
+	if ap.IsValid() {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}

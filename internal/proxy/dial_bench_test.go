@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -36,7 +37,7 @@ func BenchmarkDial(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				pc, err := dial(bc.ctx, addr, 5*time.Second, nil)
+				pc, err := dial(bc.ctx, addr, netip.AddrPort{}, 5*time.Second, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -537,7 +537,7 @@ func (s *session) roundTrip() (failure, bool) {
 		if pc == nil {
 			t0 := time.Now()
 			var err error
-			pc, err = dial(s.ctx, s.addr, s.o.ConnectTimeout, s.connecting)
+			pc, err = dial(s.ctx, s.addr, s.peer.AddrPort(), s.o.ConnectTimeout, s.connecting)
 			if err != nil {
 				s.connecting(nil) // pc is closed: nothing for abort to stop
 				if s.ctx.Err() != nil {

@@ -421,3 +421,33 @@ func TestConcurrentPicksAndChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestPeerAddrPort: the address is parsed once per peer for the proxy's
+// connect, and stays right across runtime changes of the peer.
+func TestPeerAddrPort(t *testing.T) {
+	tests := []struct {
+		addr string
+		want string // "" = not an ip:port
+	}{
+		{"127.0.0.1:8080", "127.0.0.1:8080"},
+		{"[::1]:80", "[::1]:80"},
+		{"unix:/run/app.sock", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			u := mustNew(t, Options{}, srv(tt.addr))
+			check := func(when string) {
+				t.Helper()
+				ap := u.Snapshot().Primary[0].AddrPort()
+				if got := ap.String(); (tt.want == "" && ap.IsValid()) || (tt.want != "" && got != tt.want) {
+					t.Fatalf("%s: AddrPort %v, want %q", when, ap, tt.want)
+				}
+			}
+			check("configured")
+			if err := u.SetWeight(false, 0, 5); err != nil {
+				t.Fatal(err)
+			}
+			check("after a weight change")
+		})
+	}
+}

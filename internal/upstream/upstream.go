@@ -42,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -208,6 +209,10 @@ type Peer struct {
 	failTimeout int64 // seconds
 	slowStart   int64 // seconds
 	nameID      int32 // index of spec.Name in the consistent-hash ring
+
+	// addrPort is spec.Addr parsed once, for connecting without parsing
+	// the string per connection; invalid for "unix:" addresses.
+	addrPort netip.AddrPort
 }
 
 // Spec returns the peer's configuration, including the current Down and
@@ -216,6 +221,10 @@ func (p *Peer) Spec() ServerSpec { return p.spec }
 
 // Addr returns the address to connect to.
 func (p *Peer) Addr() string { return p.spec.Addr }
+
+// AddrPort returns Addr parsed, or the zero AddrPort when it is not an
+// ip:port ("unix:/path").
+func (p *Peer) AddrPort() netip.AddrPort { return p.addrPort }
 
 // Name returns the server name as written in the configuration.
 func (p *Peer) Name() string { return p.spec.Name }
@@ -704,6 +713,7 @@ func (u *Upstream) newPeer(s ServerSpec) *Peer {
 
 // setSpec sets the spec and the values derived from it.
 func (p *Peer) setSpec(s ServerSpec) {
+	p.addrPort, _ = netip.ParseAddrPort(s.Addr)
 	p.spec = s
 	p.failTimeout = int64(s.FailTimeout / time.Second)
 	p.slowStart = int64(s.SlowStart / time.Second)
