@@ -788,11 +788,39 @@ func normalizePath(p string) string {
 	if p == "" {
 		return "/"
 	}
+	if isCleanPath(p) {
+		return p // the usual case, without path.Clean's work
+	}
 	clean := path.Clean(p)
 	if strings.HasSuffix(p, "/") && clean != "/" {
 		clean += "/"
 	}
 	return clean
+}
+
+// isCleanPath reports whether normalizePath would return p unchanged: an
+// absolute path without empty, "." or ".." segments (a trailing slash is
+// kept by normalizePath, so it is allowed).
+func isCleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		seg := p[i+1:]
+		if j := strings.IndexByte(seg, '/'); j >= 0 {
+			seg = seg[:j]
+			if j == 0 {
+				return false // "//"
+			}
+		}
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // escapePath encodes a changed $uri for the upstream request line.

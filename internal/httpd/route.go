@@ -218,8 +218,10 @@ func (t *nameTable) lookup(host string) *vserver {
 func normalizeHost(host string) string {
 	// Without a colon SplitHostPort can only fail, and its error allocates:
 	// skip it for the common "Host: name" case.
-	if strings.IndexByte(host, ':') >= 0 {
-		if h, _, err := net.SplitHostPort(host); err == nil {
+	if i := strings.IndexByte(host, ':'); i >= 0 {
+		if host[0] != '[' && strings.IndexByte(host[i+1:], ':') < 0 && strings.IndexByte(host[:i], ']') < 0 {
+			host = host[:i] // "name:port", without SplitHostPort's general case
+		} else if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
 	}

@@ -1,7 +1,9 @@
 package httpd
 
 import (
+	"path"
 	"regexp"
+	"strings"
 	"testing"
 
 	"upstreamd/internal/config"
@@ -157,10 +159,47 @@ func TestTemplate(t *testing.T) {
 }
 
 func TestNormalizePath(t *testing.T) {
-	tests := map[string]string{"": "/", "/a/../b": "/b", "/a//b/": "/a/b/", "/./x": "/x", "/..": "/"}
+	tests := map[string]string{
+		"": "/", "/a/../b": "/b", "/a//b/": "/a/b/", "/./x": "/x", "/..": "/",
+		"/": "/", "/proxy": "/proxy", "/a/b/": "/a/b/", "/a/.": "/a", "/a/..": "/",
+		"/a/./": "/a/", "//": "/", "/a.b/..c/.d": "/a.b/..c/.d", "/a/...": "/a/...",
+	}
 	for in, want := range tests {
 		if got := normalizePath(in); got != want {
 			t.Errorf("normalizePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzIsCleanPath: a path taken as clean (returned unchanged, without
+// path.Clean) is one that path.Clean's normalisation leaves as it is.
+func FuzzIsCleanPath(f *testing.F) {
+	for _, p := range []string{"/", "/a/b/", "/a//b", "/./", "/a/..", "/..a/b.", "x", "/a/.../"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if !isCleanPath(p) {
+			return
+		}
+		want := path.Clean(p)
+		if strings.HasSuffix(p, "/") && want != "/" {
+			want += "/"
+		}
+		if want != p {
+			t.Fatalf("%q taken as clean, normalises to %q", p, want)
+		}
+	})
+}
+
+func TestNormalizeHost(t *testing.T) {
+	tests := map[string]string{
+		"Example.COM": "example.com", "example.com.": "example.com", "example.com:8080": "example.com",
+		"EXAMPLE.com.:80": "example.com", "127.0.0.1:33315": "127.0.0.1", "[::1]:80": "::1",
+		"[::1]": "[::1]", "::1": "::1", "name:": "name", "a]:80": "a]:80",
+	}
+	for in, want := range tests {
+		if got := normalizeHost(in); got != want {
+			t.Errorf("normalizeHost(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

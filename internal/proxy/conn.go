@@ -51,7 +51,13 @@ type pconn struct {
 	idleAt       time.Time
 	prev, next   *pconn
 	aprev, anext *pconn
+	alist        *addrList
 }
+
+// addrList is a Pool's list of idle connections to one address. It stays
+// in the pool's map when it empties, so that the usual get/put pair on a
+// busy address costs two map lookups and no insert or delete.
+type addrList struct{ head *pconn }
 
 // lazySlack is how much earlier than exact a re-armed deadline may fire in
 // exchange for not touching the runtime timer on every read/write: nginx does
@@ -209,8 +215,8 @@ type Pool struct {
 	maxRequests int
 
 	mu     sync.Mutex
-	byAddr map[string]*pconn // most recently idled conn for each address
-	head   *pconn            // global LRU, most recent first
+	byAddr map[string]*addrList // idle conns per address, most recent first
+	head   *pconn               // global LRU, most recent first
 	tail   *pconn
 	n      int
 	closed bool
@@ -227,7 +233,7 @@ func NewPool(keepalive int, keepaliveTimeout time.Duration, keepaliveRequests in
 		max:         keepalive,
 		timeout:     keepaliveTimeout,
 		maxRequests: keepaliveRequests,
-		byAddr:      make(map[string]*pconn),
+		byAddr:      make(map[string]*addrList),
 	}
 }
 
@@ -284,8 +290,9 @@ func (p *Pool) get(addr string, now time.Time) *pconn {
 	var expired []*pconn
 	p.mu.Lock()
 	var c *pconn
-	for {
-		c = p.byAddr[addr]
+	l := p.byAddr[addr]
+	for l != nil {
+		c = l.head
 		if c == nil {
 			break
 		}
@@ -337,12 +344,20 @@ func (p *Pool) put(c *pconn, now time.Time) {
 	}
 	p.head = c
 	// per address: push front
-	first := p.byAddr[c.addr]
-	c.aprev, c.anext = nil, first
+	l := p.byAddr[c.addr]
+	if l == nil {
+		if len(p.byAddr) >= 2*p.max+64 {
+			p.pruneAddrs()
+		}
+		l = &addrList{}
+		p.byAddr[c.addr] = l
+	}
+	first := l.head
+	c.aprev, c.anext, c.alist = nil, first, l
 	if first != nil {
 		first.aprev = c
 	}
-	p.byAddr[c.addr] = c
+	l.head = c
 	p.n++
 	if p.timeout > 0 && !p.armed {
 		p.armed = true
@@ -372,16 +387,24 @@ func (p *Pool) unlink(c *pconn) {
 	}
 	if c.aprev != nil {
 		c.aprev.anext = c.anext
-	} else if c.anext != nil {
-		p.byAddr[c.addr] = c.anext
 	} else {
-		delete(p.byAddr, c.addr)
+		c.alist.head = c.anext
 	}
 	if c.anext != nil {
 		c.anext.aprev = c.aprev
 	}
-	c.prev, c.next, c.aprev, c.anext = nil, nil, nil, nil
+	c.prev, c.next, c.aprev, c.anext, c.alist = nil, nil, nil, nil, nil
 	p.n--
+}
+
+// pruneAddrs drops the lists of addresses with no idle connection left, so
+// that peers removed at run time do not keep entries; p.mu must be held.
+func (p *Pool) pruneAddrs() {
+	for a, l := range p.byAddr {
+		if l.head == nil {
+			delete(p.byAddr, a)
+		}
+	}
 }
 
 // sweep closes connections idle for longer than the keepalive timeout and

@@ -74,6 +74,9 @@ func appendRequest(b []byte, out *Out, withBody bool) ([]byte, bool) {
 // appendClean appends s with CR and LF replaced by spaces, so that no value
 // can split the request head.
 func appendClean(b []byte, s string) []byte {
+	if strings.IndexByte(s, '\r') < 0 && strings.IndexByte(s, '\n') < 0 {
+		return append(b, s...) // the usual case: one copy, not a byte at a time
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '\r' || c == '\n' {
@@ -428,28 +431,28 @@ func parseContentLength(v []byte) (int64, bool) {
 // canonicalize rewrites a token header name in place into Go's canonical
 // form ("content-type" → "Content-Type").
 func canonicalize(k []byte) {
-	upper := true
+	// One table lookup per byte: the upper half of canonCase upper-cases (a
+	// name's first byte and those after '-'), the lower half lower-cases.
+	// The mask lets the compiler drop the bounds check.
+	half := 256
 	for i, c := range k {
-		if upper {
-			c = toUpper[c]
-		} else {
-			c = toLower[c]
-		}
+		c = canonCase[(half+int(c))&511]
 		k[i] = c
-		upper = c == '-'
+		half = int(canonHalf[c])
 	}
 }
 
-var toUpper, toLower = func() (u, l [256]byte) {
-	for c := range u {
-		u[c], l[c] = byte(c), byte(c)
+var canonCase, canonHalf = func() (t [512]byte, half [256]uint16) {
+	for c := range 256 {
+		t[c], t[256+c] = byte(c), byte(c)
 		if 'a' <= c && c <= 'z' {
-			u[c] = byte(c) - 'a' + 'A'
+			t[256+c] = byte(c) - 'a' + 'A'
 		}
 		if 'A' <= c && c <= 'Z' {
-			l[c] = byte(c) + 'a' - 'A'
+			t[c] = byte(c) + 'a' - 'A'
 		}
 	}
+	half['-'] = 256
 	return
 }()
 

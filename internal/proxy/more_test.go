@@ -173,3 +173,16 @@ func FuzzResponseHead(f *testing.F) {
 		_ = rest
 	})
 }
+
+func TestCanonicalize(t *testing.T) {
+	for in, want := range map[string]string{
+		"content-type": "Content-Type", "CONTENT-LENGTH": "Content-Length", "x-a-b": "X-A-B",
+		"etag": "Etag", "-x": "-X", "a--b": "A--B", "x_y": "X_y", "Server": "Server", "1a-2b": "1a-2b",
+	} {
+		k := []byte(in)
+		canonicalize(k)
+		if string(k) != want {
+			t.Errorf("canonicalize(%q) = %q, want %q", in, k, want)
+		}
+	}
+}

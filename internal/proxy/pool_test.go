@@ -160,3 +160,32 @@ func TestPoolRequestsAndClose(t *testing.T) {
 	}
 	nilPool.Close()
 }
+
+// TestPoolAddrListsBounded: an address's list stays in the pool when it
+// empties (no map insert/delete per request), but lists of addresses gone
+// from the traffic (peers removed at run time) are pruned.
+func TestPoolAddrListsBounded(t *testing.T) {
+	p := NewPool(2, time.Minute, 0)
+	defer p.Close()
+	c, _ := pipeConn(t, "a")
+	for i := 0; i < 1000; i++ {
+		addr := "10.0.0." + itoa(i)
+		c.addr = addr
+		p.put(c, time.Now())
+		if got := p.get(addr, time.Now()); got != c {
+			t.Fatalf("%s: get = %p, want the connection just put", addr, got)
+		}
+		if p.Idle() != 0 {
+			t.Fatalf("%s: idle %d after get", addr, p.Idle())
+		}
+	}
+	p.mu.Lock()
+	n := len(p.byAddr)
+	p.mu.Unlock()
+	if n > 2*2+64 {
+		t.Fatalf("%d address lists kept for a pool of 2", n)
+	}
+	if n == 0 {
+		t.Fatal("the last address's list was not kept")
+	}
+}
