@@ -533,3 +533,83 @@ http {
 	check("/never", good)
 	check("/never", dead1, good)
 }
+
+// cannedBackend answers every request with the response its path names in
+// responses, then closes the connection.
+func cannedBackend(t *testing.T, responses map[string]string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				io.WriteString(c, responses[req.URL.Path])
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestServeProxyReasonPhrase: the upstream's status line text is passed on,
+// as nginx does, unless the status changed on the way or the text cannot
+// be sent as it is.
+func TestServeProxyReasonPhrase(t *testing.T) {
+	be := cannedBackend(t, map[string]string{
+		"/custom":  "HTTP/1.1 429 Slow Down\r\nContent-Length: 2\r\n\r\nno",
+		"/found":   "HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n",
+		"/none":    "HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok",
+		"/ctl":     "HTTP/1.1 200 A\x01B\r\nContent-Length: 2\r\n\r\nok",
+		"/lua":     "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\n\r\nok",
+		"/unknown": "HTTP/1.1 599 Network Connect Timeout\r\nContent-Length: 0\r\n\r\n",
+		"/http10":  "HTTP/1.0 200 Fine Thanks\r\nContent-Length: 2\r\n\r\nok",
+		"/ok":      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	})
+	_, base, _ := startServer(t, fmt.Sprintf(`
+events {}
+http {
+    server {
+        listen LISTEN;
+        location / { proxy_pass http://%[1]s; }
+        location /lua {
+            proxy_pass http://%[1]s;
+            header_filter_by_lua_block { ngx.status = 201 }
+        }
+    }
+}`, be))
+	tests := []struct{ path, statusLine string }{
+		{"/custom", "HTTP/1.1 429 Slow Down"},
+		{"/found", "HTTP/1.1 302 Found"},
+		{"/none", "HTTP/1.1 200 OK"},
+		{"/ctl", "HTTP/1.1 200 OK"},
+		{"/lua", "HTTP/1.1 201 Created"},
+		{"/unknown", "HTTP/1.1 599 Network Connect Timeout"},
+		{"/http10", "HTTP/1.1 200 Fine Thanks"},
+		{"/ok", "HTTP/1.1 200 OK"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			raw := svRaw(t, svHostPort(base), "GET "+tt.path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			if line, _, _ := strings.Cut(raw, "\r\n"); line != tt.statusLine {
+				t.Fatalf("status line %q, want %q", line, tt.statusLine)
+			}
+		})
+	}
+	t.Run("not carried to the next request on the connection", func(t *testing.T) {
+		raw := svRaw(t, svHostPort(base), "GET /custom HTTP/1.1\r\nHost: x\r\n\r\nGET /none HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if n := strings.Count(raw, "HTTP/1.1 "); n != 2 || !strings.HasPrefix(raw, "HTTP/1.1 429 Slow Down\r\n") || !strings.Contains(raw, "\r\n\r\nnoHTTP/1.1 200 OK\r\n") {
+			t.Fatalf("responses %q", raw)
+		}
+	})
+}

@@ -31,6 +31,11 @@ type response struct {
 	noBody      bool // HEAD, 1xx, 204, 304
 	pending     []byte
 	keys        []string // scratch for sorting header keys
+
+	// A status line text of the handler's (SetStatusText), used if the
+	// status written is textCode.
+	textCode int
+	text     string
 }
 
 func (w *response) reset(r *http.Request) {
@@ -39,9 +44,37 @@ func (w *response) reset(r *http.Request) {
 	w.status, w.wroteHeader, w.committed = 0, false, false
 	w.clen, w.written, w.chunked, w.noBody = -1, 0, false, r.Method == http.MethodHead
 	w.pending = w.pending[:0]
+	w.textCode, w.text = 0, ""
 }
 
 func (w *response) Header() http.Header { return w.hdr }
+
+// SetStatusText makes the status line of a code response carry text
+// instead of the standard reason phrase (the proxy passes the upstream's
+// through, as nginx). It must be called before the head is committed;
+// text must not hold CR or LF.
+func (w *response) SetStatusText(code int, text string) {
+	w.textCode, w.text = code, text
+}
+
+// writeStatusLine writes the status line for code.
+func (w *response) writeStatusLine(code int) {
+	line := statusLine(code)
+	if w.text == "" || code != w.textCode || (len(line) == len("HTTP/1.1 200 \r\n")+len(w.text) && line[13:len(line)-2] == w.text) {
+		w.c.bw.WriteString(line)
+		return
+	}
+	bw := w.c.bw
+	bw.WriteString(line[:13]) // "HTTP/1.1 200 "
+	for i := 0; i < len(w.text); i++ {
+		if c := w.text[i]; c == '\r' || c == '\n' {
+			bw.WriteByte(' ')
+		} else {
+			bw.WriteByte(c)
+		}
+	}
+	bw.WriteString("\r\n")
+}
 
 func (w *response) WriteHeader(code int) {
 	if w.c.hijacked || w.wroteHeader {
@@ -239,7 +272,7 @@ func (w *response) commit(final bool) {
 	}
 
 	bw := c.bw
-	bw.WriteString(statusLine(status))
+	w.writeStatusLine(status)
 	skipCL := w.chunked || status < 200 || status == http.StatusNoContent || status == http.StatusNotModified
 	w.writeFields(func(k string) bool {
 		switch k {

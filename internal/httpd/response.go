@@ -2,6 +2,8 @@ package httpd
 
 import (
 	"net/http"
+
+	"upstreamd/internal/proxy"
 )
 
 // responseWriter sits between handlers and net/http so that nginx's output
@@ -22,6 +24,18 @@ type responseWriter struct {
 }
 
 func (rw *responseWriter) Header() http.Header { return rw.w.Header() }
+
+// SetStatusText passes the proxy's upstream reason phrase on to the server,
+// when it can send one (h1 can; net/http cannot, and then the standard
+// text goes out).
+func (rw *responseWriter) SetStatusText(code int, text string) {
+	if rw.r.errorPageStatus > 0 {
+		return // error_page sets the status: its standard text goes out
+	}
+	if st, ok := rw.w.(proxy.StatusTextSetter); ok {
+		st.SetStatusText(code, text)
+	}
+}
 
 // statusOrOK is $status: what was sent, or 200 for a header still pending
 // (nginx logs 000 for a request that never got a header; we only log after

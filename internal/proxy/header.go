@@ -170,9 +170,11 @@ type field struct {
 type respHeader struct {
 	status       int
 	major, minor int
-	block        []byte // status line through the empty line; keys canonicalised in place
-	fields       []field
-	nfields      int // fields not dropped
+	// reason phrase: block[reasonStart:reasonEnd], empty when none
+	reasonStart, reasonEnd int32
+	block                  []byte // status line through the empty line; keys canonicalised in place
+	fields                 []field
+	nfields                int // fields not dropped
 
 	clen          int64 // -1: none
 	chunked       bool
@@ -199,39 +201,41 @@ func (h *respHeader) keepAlive() bool {
 }
 
 // parseStatusLine checks line ("HTTP/1.1 200 OK", without the line end) and
-// returns the status and version.
-func parseStatusLine(line []byte) (status, major, minor int, ok bool) {
+// returns the status, the version and where the reason phrase begins
+// (len(line) when there is none).
+func parseStatusLine(line []byte) (status, major, minor, reasonAt int, ok bool) {
 	if len(line) < 12 || string(line[:5]) != "HTTP/" {
 		return
 	}
 	p := 5
 	major, p, ok = parseSmallInt(line, p)
 	if !ok || p >= len(line) || line[p] != '.' {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
 	minor, p, ok = parseSmallInt(line, p+1)
 	if !ok || p >= len(line) || line[p] != ' ' {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
 	for p < len(line) && line[p] == ' ' {
 		p++
 	}
 	if p+3 > len(line) {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
 	for i := p; i < p+3; i++ {
 		if line[i] < '0' || line[i] > '9' {
-			return 0, 0, 0, false
+			return 0, 0, 0, 0, false
 		}
 		status = status*10 + int(line[i]-'0')
 	}
 	if p+3 < len(line) && line[p+3] != ' ' {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
 	if status < 100 {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
-	return status, major, minor, true
+	reasonAt = min(p+4, len(line))
+	return status, major, minor, reasonAt, true
 }
 
 func parseSmallInt(b []byte, p int) (int, int, bool) {
@@ -466,11 +470,7 @@ func (h *respHeader) copyTo(dst http.Header) {
 	if h.nfields == 0 {
 		return
 	}
-	blk := h.last
-	if string(h.block) != blk { // compiled to a comparison, no conversion
-		blk = string(h.block)
-		h.last = blk
-	}
+	blk := h.headString()
 	vals := make([]string, h.nfields)
 	i := 0
 	for _, f := range h.fields {
@@ -486,6 +486,32 @@ func (h *respHeader) copyTo(dst http.Header) {
 		dst[k] = vals[i : i+1 : i+1]
 		i++
 	}
+}
+
+// headString returns the head as a string: the previous one when the
+// bytes are the same (see last), so that it is not copied again.
+func (h *respHeader) headString() string {
+	if string(h.block) != h.last { // compiled to a comparison, no conversion
+		h.last = string(h.block)
+	}
+	return h.last
+}
+
+// reason returns the upstream's reason phrase ("OK" of "HTTP/1.1 200 OK"),
+// or "" when there is none or it holds control characters other than HTAB
+// (it could not be sent on as it is). The string is part of headString's,
+// so that it stays valid after the session reuses its buffer.
+func (h *respHeader) reason() string {
+	r := h.block[h.reasonStart:h.reasonEnd]
+	if len(r) == 0 {
+		return ""
+	}
+	for _, c := range r {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return ""
+		}
+	}
+	return h.headString()[h.reasonStart:h.reasonEnd]
 }
 
 // get returns the value of the first field named key (canonical), dropped

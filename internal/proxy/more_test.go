@@ -129,12 +129,12 @@ func TestParseChunkSize(t *testing.T) {
 func TestParseStatusLine(t *testing.T) {
 	good := map[string]int{"HTTP/1.1 200 OK": 200, "HTTP/1.0 404": 404, "HTTP/1.1  503 Busy": 503, "HTTP/2.0 200 x": 200}
 	for in, want := range good {
-		if st, _, _, ok := parseStatusLine([]byte(in)); !ok || st != want {
+		if st, _, _, _, ok := parseStatusLine([]byte(in)); !ok || st != want {
 			t.Errorf("%q: %d %v", in, st, ok)
 		}
 	}
 	for _, in := range []string{"HTTP/1.1 20 OK", "HTTP/1.1 2000", "HTTP/1.1 099 x", "http/1.1 200 OK", "HTTP/1 200 OK", "HTTP/1.1200 OK", "ICY 200 OK"} {
-		if _, _, _, ok := parseStatusLine([]byte(in)); ok {
+		if _, _, _, _, ok := parseStatusLine([]byte(in)); ok {
 			t.Errorf("%q accepted", in)
 		}
 	}
@@ -150,7 +150,7 @@ func FuzzResponseHead(f *testing.F) {
 		if !ok {
 			return
 		}
-		if _, _, _, ok := parseStatusLine(bytes.TrimSuffix(line, []byte("\r"))); !ok {
+		if _, _, _, _, ok := parseStatusLine(bytes.TrimSuffix(line, []byte("\r"))); !ok {
 			return
 		}
 		var h respHeader

@@ -107,6 +107,15 @@ type Options struct {
 	HeaderFilter func(w http.ResponseWriter, status int) int
 }
 
+// StatusTextSetter is implemented by a ResponseWriter that can send a
+// status line text of the caller's: Serve passes the upstream's reason
+// phrase through it, as nginx does ("HTTP/1.1 429 Slow Down" stays so). The
+// text applies only if the status finally written is code (a header filter
+// that changes the status gets the standard text).
+type StatusTextSetter interface {
+	SetStatusText(code int, text string)
+}
+
 // DefaultOptions returns nginx's defaults: 60s timeouts, proxy_next_upstream
 // error timeout, proxy_buffering on.
 func DefaultOptions() Options {
@@ -845,6 +854,11 @@ func (s *session) sendResponse(failed bool) {
 	hdr.copyTo(h)
 	if status < 200 || status == 204 {
 		delete(h, "Content-Length")
+	}
+	if st, ok := w.(StatusTextSetter); ok {
+		if reason := hdr.reason(); reason != "" {
+			st.SetStatusText(status, reason)
+		}
 	}
 	buffering := s.o.Buffering
 	if hdr.accelBuffer != 0 {

@@ -33,14 +33,16 @@ restart:
 			if len(line) > 0 && line[len(line)-1] == '\r' {
 				line = line[:len(line)-1]
 			}
+			start := lineStart
 			lineStart, scan = nl+1, nl+1
 			if statusEnd < 0 {
-				st, major, minor, ok := parseStatusLine(line)
+				st, major, minor, reasonAt, ok := parseStatusLine(line)
 				if !ok {
 					return failure{class: NextInvalidHeader,
 						msg: "upstream sent no valid HTTP/1.0 header while " + actHeader}, false, nil
 				}
 				hdr.status, hdr.major, hdr.minor = st, major, minor
+				hdr.reasonStart, hdr.reasonEnd = int32(start+reasonAt), int32(start+len(line))
 				statusEnd = nl + 1
 				continue
 			}
