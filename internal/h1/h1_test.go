@@ -250,17 +250,20 @@ func TestResponseFraming(t *testing.T) {
 		{"HEAD /empty HTTP/1.1\r\nHost: h\r\n\r\n", "HTTP/1.1 200 OK\r\nDate: D\r\n\r\n"},
 		{"GET /big HTTP/1.1\r\nHost: h\r\n\r\n", "HTTP/1.1 200 OK\r\nDate: D\r\nTransfer-Encoding: chunked\r\n\r\n2710\r\n" + big + "\r\n0\r\n\r\n"},
 		{"GET /flush HTTP/1.1\r\nHost: h\r\n\r\n", "HTTP/1.1 200 OK\r\nDate: D\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n0\r\n\r\n"},
-		{"GET /declared HTTP/1.1\r\nHost: h\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nDate: D\r\n\r\nabc"},
+		{"GET /declared HTTP/1.1\r\nHost: h\r\n\r\n", "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 3\r\n\r\nabc"},
 		{"GET /204 HTTP/1.1\r\nHost: h\r\n\r\n", "HTTP/1.1 204 No Content\r\nDate: D\r\n\r\n"},
 		{"GET /304 HTTP/1.1\r\nHost: h\r\n\r\n", "HTTP/1.1 304 Not Modified\r\nDate: D\r\n\r\n"},
-		{"GET /multi HTTP/1.1\r\nHost: h\r\n\r\n", "HTTP/1.1 200 OK\r\nX-M: 1\r\nX-M: 2  Injected: yes\r\nContent-Length: 1\r\n\r\nm"},
+		{"GET /multi HTTP/1.1\r\nHost: h\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\nX-M: 1\r\nX-M: 2  Injected: yes\r\n\r\nm"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Fields(tc.raw)[0]+" "+strings.Fields(tc.raw)[1], func(t *testing.T) {
 			// A connection per case, closed by the client's request, so
 			// the whole response is what the server sends until it closes.
 			got := blankDate(exchange(t, addr, strings.Replace(tc.raw, "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)))
-			want := strings.Replace(tc.want, "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)
+			want := tc.want
+			if !strings.Contains(want, "Connection:") { // nginx's order: before the handler's other fields
+				want = strings.Replace(want, "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)
+			}
 			if got != want {
 				t.Fatalf("got\n%.300q\nwant\n%.300q", got, want)
 			}
@@ -269,7 +272,7 @@ func TestResponseFraming(t *testing.T) {
 	// HTTP/1.0 with no length: close-delimited; a short body closes too.
 	for raw, want := range map[string]string{
 		"GET /big HTTP/1.0\r\nConnection: keep-alive\r\n\r\n": "HTTP/1.1 200 OK\r\nDate: D\r\nConnection: close\r\n\r\n" + big,
-		"GET /short HTTP/1.1\r\nHost: h\r\n\r\n":              "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nDate: D\r\n\r\nabc",
+		"GET /short HTTP/1.1\r\nHost: h\r\n\r\n":              "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 5\r\n\r\nabc",
 	} {
 		if got := blankDate(exchange(t, addr, raw)); got != want {
 			t.Errorf("%q: got %.300q", raw, got)
@@ -540,5 +543,28 @@ func TestResponseFieldValues(t *testing.T) {
 				t.Fatalf("value split the head: %q", head)
 			}
 		})
+	}
+}
+
+// TestResponseFieldOrder: nginx's order for the fields its header filter
+// writes itself, then the others by name.
+func TestResponseFieldOrder(t *testing.T) {
+	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-B", "b")
+		h.Set("Location", "/l")
+		h.Set("Keep-Alive", "timeout=5")
+		h.Set("Content-Type", "text/plain")
+		h.Set("A-First", "a")
+		h.Set("Last-Modified", "Mon, 01 Jan 2001 00:00:00 GMT")
+		h.Set("Server", "s")
+		io.WriteString(w, "body")
+	}))
+	got := blankDate(exchange(t, addr, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"))
+	want := "HTTP/1.1 200 OK\r\nServer: s\r\nDate: D\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n" +
+		"Last-Modified: Mon, 01 Jan 2001 00:00:00 GMT\r\nLocation: /l\r\nConnection: close\r\nKeep-Alive: timeout=5\r\n" +
+		"A-First: a\r\nX-B: b\r\n\r\nbody"
+	if got != want {
+		t.Fatalf("got\n%q\nwant\n%q", got, want)
 	}
 }

@@ -30,7 +30,7 @@ type response struct {
 	chunked     bool
 	noBody      bool // HEAD, 1xx, 204, 304
 	pending     []byte
-	keys        []string // scratch for sorting header keys
+	rest        []field // scratch: the fields written after nginx's own, sorted
 
 	// A status line text of the handler's (SetStatusText), used if the
 	// status written is textCode.
@@ -107,7 +107,11 @@ func (w *response) writeInformational(code int) {
 	}
 	bw := w.c.bw
 	bw.WriteString(statusLine(code))
-	w.writeFields(nil)
+	_, rest := w.collectFields(nil)
+	for _, f := range rest {
+		writeValues(bw, f.k, f.vs)
+	}
+	w.releaseFields(rest)
 	bw.WriteString("\r\n")
 	_ = bw.Flush()
 }
@@ -229,16 +233,21 @@ func (w *response) commit(final bool) {
 	c := w.c
 	w.committed = true
 	req := w.req
-	h := w.hdr
 	status := w.status
 
+	// One pass over the map: the fields nginx's header filter writes
+	// itself (in its order, below), and the others, sorted by name.
+	var known [nKnownFields][]string
+	present, rest := w.collectFields(&known)
+
 	closing := req.Close || c.srv.inShutdown.Load()
-	if v, ok := h["Connection"]; ok && len(v) > 0 && hasToken(strings.Join(v, ","), "close") {
+	connClose := len(known[fConnection]) > 0 && hasToken(strings.Join(known[fConnection], ","), "close")
+	if connClose {
 		closing = true
 	}
 	setCL := false
 	te := ""
-	if v := h["Transfer-Encoding"]; len(v) > 0 {
+	if v := known[fTransferEncoding]; len(v) > 0 {
 		te = v[0]
 	}
 	switch {
@@ -274,45 +283,53 @@ func (w *response) commit(final bool) {
 	bw := c.bw
 	w.writeStatusLine(status)
 	skipCL := w.chunked || status < 200 || status == http.StatusNoContent || status == http.StatusNotModified
-	w.writeFields(func(k string) bool {
-		switch k {
-		case "Transfer-Encoding":
-			return false
-		case "Content-Length":
-			return !skipCL
-		case "Content-Type":
-			return status != http.StatusNotModified
-		case "Connection":
-			// On close we say so ourselves, unless the handler did.
-			return !closing || hasToken(strings.Join(h["Connection"], ","), "close")
-		}
-		return true
-	})
-	if _, ok := h["Date"]; !ok {
+	// nginx's order (ngx_http_header_filter): Server, Date, Content-Type,
+	// Content-Length, Last-Modified, Location, Transfer-Encoding,
+	// Connection, Keep-Alive, then the other fields (nginx: in the order
+	// they were added; here by name, as a map does not keep an order).
+	writeValues(bw, "Server", known[fServer])
+	if present&(1<<fDate) != 0 {
+		writeValues(bw, "Date", known[fDate]) // nil: the handler suppressed Date
+	} else {
 		// A fresh reading for Date (the handler may have run long). When
 		// the handler has returned (final), the idle wait that follows
 		// reuses it for its deadline instead of reading the clock again.
 		c.now, c.clockFresh = time.Now(), final
 		bw.Write(dateLine(c.now))
 	}
-	if setCL && !skipCL {
+	if status != http.StatusNotModified {
+		writeValues(bw, "Content-Type", known[fContentType])
+	}
+	switch {
+	case skipCL:
+	case setCL:
 		// In bw's free space, not a stack array: that escapes through
 		// bw.Write and cost an allocation per response.
 		b := append(bw.AvailableBuffer(), "Content-Length: "...)
 		b = strconv.AppendInt(b, w.clen, 10)
 		b = append(b, '\r', '\n')
 		bw.Write(b)
+	default:
+		writeValues(bw, "Content-Length", known[fContentLength])
 	}
+	writeValues(bw, "Last-Modified", known[fLastModified])
+	writeValues(bw, "Location", known[fLocation])
 	if w.chunked {
-		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		bw.WriteString("Transfer-Encoding: chunked\r\n") // never the handler's
 	}
-	_, hasConn := h["Connection"]
 	switch {
-	case closing && !hasToken(strings.Join(h["Connection"], ","), "close"):
-		bw.WriteString("Connection: close\r\n")
-	case !closing && req.ProtoMinor == 0 && !hasConn:
+	case closing && !connClose:
+		bw.WriteString("Connection: close\r\n") // on close we say so, unless the handler did
+	case !closing && req.ProtoMinor == 0 && present&(1<<fConnection) == 0:
 		bw.WriteString("Connection: keep-alive\r\n")
+	default:
+		writeValues(bw, "Connection", known[fConnection])
 	}
+	writeValues(bw, "Keep-Alive", known[fKeepAlive])
+	for _, f := range rest {
+		writeValues(bw, f.k, f.vs)
+	}
+	w.releaseFields(rest)
 	bw.WriteString("\r\n")
 	if len(w.pending) > 0 && !w.noBody {
 		_ = w.writeBody(w.pending)
@@ -320,26 +337,78 @@ func (w *response) commit(final bool) {
 	w.pending = w.pending[:0]
 }
 
-// writeFields writes the header fields in key order (keep reports whether
-// to write a key; nil writes all). Values have CR and LF replaced and are
-// trimmed, and invalid names are skipped, as net/http does.
-func (w *response) writeFields(keep func(string) bool) {
-	bw := w.c.bw
-	keys := w.keys[:0]
-	for k := range w.hdr {
-		keys = append(keys, k)
+// The fields nginx's header filter writes itself, in its order.
+const (
+	fServer = iota
+	fDate
+	fContentType
+	fContentLength
+	fLastModified
+	fLocation
+	fTransferEncoding
+	fConnection
+	fKeepAlive
+	nKnownFields
+)
+
+func knownField(k string) int {
+	switch k {
+	case "Server":
+		return fServer
+	case "Date":
+		return fDate
+	case "Content-Type":
+		return fContentType
+	case "Content-Length":
+		return fContentLength
+	case "Last-Modified":
+		return fLastModified
+	case "Location":
+		return fLocation
+	case "Transfer-Encoding":
+		return fTransferEncoding
+	case "Connection":
+		return fConnection
+	case "Keep-Alive":
+		return fKeepAlive
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if !validFieldName(k) || (keep != nil && !keep(k)) {
-			continue
-		}
-		for _, v := range w.hdr[k] {
-			writeField(bw, k, v)
+	return -1
+}
+
+// field is a header field of the response's map, for sorting.
+type field struct {
+	k  string
+	vs []string
+}
+
+// collectFields goes once over the header map: with known, the fields of
+// knownField go there (present has bit i for each known[i] set, even to
+// nil); the others, with a valid name, come back sorted by name, in the
+// response's scratch slice (give it back with releaseFields).
+func (w *response) collectFields(known *[nKnownFields][]string) (present uint16, rest []field) {
+	rest = w.rest[:0]
+	for k, vs := range w.hdr {
+		if i := knownField(k); known != nil && i >= 0 {
+			known[i] = vs
+			present |= 1 << i
+		} else if validFieldName(k) {
+			rest = append(rest, field{k, vs})
 		}
 	}
-	clear(keys)
-	w.keys = keys[:0]
+	slices.SortFunc(rest, func(a, b field) int { return strings.Compare(a.k, b.k) })
+	return present, rest
+}
+
+func (w *response) releaseFields(rest []field) {
+	clear(rest) // no references kept to the handler's values
+	w.rest = rest[:0]
+}
+
+// writeValues writes a field line for each value.
+func writeValues(bw *bufio.Writer, k string, vs []string) {
+	for _, v := range vs {
+		writeField(bw, k, v)
+	}
 }
 
 func validFieldName(k string) bool {

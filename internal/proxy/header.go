@@ -503,8 +503,8 @@ func (h *respHeader) headString() string {
 // so that it stays valid after the session reuses its buffer.
 func (h *respHeader) reason() string {
 	r := h.block[h.reasonStart:h.reasonEnd]
-	if len(r) == 0 {
-		return ""
+	if len(r) == 0 || (h.status == 200 && string(r) == "OK") {
+		return "" // none, or the text every server sends anyway
 	}
 	for _, c := range r {
 		if (c < ' ' && c != '\t') || c == 0x7f {
