@@ -94,10 +94,13 @@ func newConn(s *Server, rwc net.Conn) *conn {
 	// The only way to give a Request a context is WithContext; do it once
 	// and copy the struct (context included) for every request.
 	c.tmpl = *(&http.Request{}).WithContext(c.ctx)
-	c.hdr = make(http.Header, 16)
+	// Maps sized for up to 8 fields are a single group, much cheaper to
+	// clear, search and iterate than larger ones; a request or response
+	// with more fields grows its map once for the connection's life.
+	c.hdr = make(http.Header, 8)
 	c.body.c, c.body.done = c, true
 	c.w.c = c
-	c.w.hdr = make(http.Header, 16)
+	c.w.hdr = make(http.Header, 8)
 	return c
 }
 
