@@ -12,6 +12,9 @@ command -v nginx >/dev/null 2>&1 || need+=(nginx)
 [ -e /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+case " $* " in
+*" -instructions "* | *" -instructions=true "*) command -v valgrind >/dev/null 2>&1 || need+=(valgrind) ;;
+esac
 if ((${#need[@]})); then
 	sudo=""
 	[ "$(id -u)" = 0 ] || sudo=sudo

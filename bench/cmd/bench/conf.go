@@ -7,12 +7,13 @@ import (
 
 // Scenario paths, the same on nginx and upstreamd.
 const (
-	pathProxy    = "/proxy"    // (b)
-	pathLua      = "/lua"      // (c)
-	pathProxyLua = "/proxylua" // (d)
-	pathPeers    = "/peers"    // (e)
-	pathAdmin    = "/admin"    // (f), upstreamd only
-	pathChanging = "/changing" // (f) and its reference (f0), upstreamd only
+	pathProxy    = "/proxy"       // (b)
+	pathLua      = "/lua"         // (c)
+	pathProxyLua = "/proxylua"    // (d)
+	pathPeers    = "/peers"       // (e)
+	pathAdmin    = "/admin"       // (f), upstreamd only
+	pathChanging = "/changing"    // (f) and its reference (f0), upstreamd only
+	pathNoKeep   = "/nokeepalive" // (g)
 )
 
 // changingKeepalive is the keepalive cache of the upstream (f) changes: as
@@ -102,9 +103,14 @@ http {
 	}
 	fmt.Fprintf(&b, `
     upstream backend {
-        server 127.0.0.1:%d;
-        server 127.0.0.1:%d;
+        server 127.0.0.1:%[1]d;
+        server 127.0.0.1:%[2]d;
         keepalive 32;
+    }
+
+    upstream nokeepalive {
+        server 127.0.0.1:%[1]d;
+        server 127.0.0.1:%[2]d;
     }
 
     upstream peers1000 {
@@ -159,7 +165,12 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }
-`, port, pathProxy, pathLua, pathProxyLua, pathPeers)
+
+        # nginx's defaults: HTTP/1.0 to the upstream, a connection per request.
+        location = %[6]s {
+            proxy_pass http://nokeepalive;
+        }
+`, port, pathProxy, pathLua, pathProxyLua, pathPeers, pathNoKeep)
 	if !nginx {
 		fmt.Fprintf(&b, `
         location = %[4]s {

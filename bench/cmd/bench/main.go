@@ -33,6 +33,7 @@ type options struct {
 	work          string
 	adminInterval time.Duration
 	goBench       bool
+	instructions  bool
 }
 
 func envOr(name, def string) string {
@@ -58,6 +59,7 @@ func main() {
 	flag.StringVar(&o.work, "work", "", "scratch directory (default: a new temporary directory, removed at exit)")
 	flag.DurationVar(&o.adminInterval, "admin-interval", 10*time.Millisecond, "pause between runtime-change calls in scenario (f)")
 	flag.BoolVar(&o.goBench, "gobench", true, "also run the peer-selection Go benchmark (BenchmarkPick rr/10000)")
+	flag.BoolVar(&o.instructions, "instructions", false, "instead of the comparison: upstreamd's user-space instructions per request under valgrind's cachegrind (-d per workload; stdout only)")
 	flag.Parse()
 	for _, w := range strings.Split(workers, ",") {
 		if w = strings.TrimSpace(w); w != "" {
@@ -167,7 +169,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	var pick string
-	if o.goBench {
+	if o.goBench && !o.instructions {
 		logf("go test -bench BenchmarkPick/rr/10000 ./internal/upstream")
 		pick = goBenchPick(ctx)
 	}
@@ -208,7 +210,20 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
-	nSeries := 12
+	if o.instructions {
+		serverCPU := ""
+		if pin {
+			serverCPU = "1"
+		}
+		table, err := runInstructions(ctx, o, ps, bin, serverCPU, clientCPU, ports[2], portA, portB)
+		if err != nil {
+			return err
+		}
+		fmt.Print("\n" + table)
+		return nil
+	}
+
+	nSeries := 14
 	logf("%d worker setting(s) × %d series × %d runs × %s (+ %s warm-up each): about %s",
 		len(o.workers), nSeries, o.reps, o.duration, o.warmup,
 		(time.Duration(len(o.workers)*nSeries) * (time.Duration(o.reps)*(o.duration+300*time.Millisecond) + o.warmup)).Round(time.Second))
@@ -304,6 +319,7 @@ func runMode(ctx context.Context, o options, ps *procs, bin, workers, serverCPU,
 		{{server: "nginx", url: ngxBase + pathPeers, proc: ngx}, {server: "upstreamd", url: updBase + pathPeers, proc: upd}},
 		{{scenario: "f0", server: "upstreamd", url: updBase + pathChanging, proc: upd},
 			{scenario: "f", server: "upstreamd", url: updBase + pathChanging, proc: upd, changes: true, admin: updBase + pathAdmin}},
+		{{server: "nginx", url: ngxBase + pathNoKeep, proc: ngx}, {server: "upstreamd", url: updBase + pathNoKeep, proc: upd}},
 	}
 	m := &modeResult{workers: workers, serverCPU: serverCPU, clientCPU: clientCPU}
 	for gi, g := range groups {
@@ -427,6 +443,7 @@ func verify(ctx context.Context, base string, upstreamd bool) error {
 		{pathLua, "hello world\n", ""},
 		{pathProxyLua, "ok\n", "X-Bench"},
 		{pathPeers, "ok\n", ""},
+		{pathNoKeep, "ok\n", ""},
 	}
 	if upstreamd {
 		checks = append(checks, struct{ path, body, header string }{pathChanging, "ok\n", ""},

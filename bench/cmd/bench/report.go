@@ -72,6 +72,7 @@ var scenarioNames = map[string]string{
 	"e":  "(e) proxy, 1,000 peers",
 	"f0": "(f0) upstream `changing`, no changes",
 	"f":  "(f) (f0) + runtime changes",
+	"g":  "(g) proxy, 2 peers, no keepalive (nginx's default)",
 }
 
 func ms(ns float64) string { return fmt.Sprintf("%.2f ms", ns/1e6) }
@@ -144,7 +145,7 @@ func renderReport(o options, info [][2]string, pick string, modes []*modeResult,
 				thousands(st.rps), ms(st.p50), ms(st.p99), st.cpuSec, ratio(st.cpuSec, st.wall), thousands(st.perCPU), opens, st.failed)
 		}
 		b.WriteString("\n| upstreamd ÷ nginx | req/s | req/CPU-s | req/CPU-s, run by run | p99 (< 1 is better) |\n|---|---:|---:|---:|---:|\n")
-		for _, sc := range []string{"b", "c", "d", "e"} {
+		for _, sc := range []string{"b", "c", "d", "e", "g"} {
 			n, u := m.find(sc, "nginx"), m.find(sc, "upstreamd")
 			if n == nil || u == nil {
 				continue
