@@ -277,6 +277,7 @@ func (w *response) commit(final bool) {
 		c.closeAfter = true
 	}
 	if c.werr != nil {
+		w.releaseFields(rest)
 		return
 	}
 
