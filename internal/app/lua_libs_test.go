@@ -6,6 +6,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"upstreamd/internal/testutil"
 )
 
 // lineServer is a loopback TCP server speaking a line protocol for the
@@ -13,39 +15,24 @@ import (
 // "slow" → nothing, "bye" → "bye-bye" and close.
 func lineServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return testutil.TCPServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch strings.TrimSpace(line) {
-					case "ping":
-						c.Write([]byte("pong\n"))
-					case "data":
-						c.Write([]byte("12345abc--END--tail"))
-					case "bye":
-						c.Write([]byte("bye-bye"))
-						return
-					}
-				}
-			}()
+			switch strings.TrimSpace(line) {
+			case "ping":
+				c.Write([]byte("pong\n"))
+			case "data":
+				c.Write([]byte("12345abc--END--tail"))
+			case "bye":
+				c.Write([]byte("bye-bye"))
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // Encoding functions, ngx.re, cjson and cosockets, through real requests.

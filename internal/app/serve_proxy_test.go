@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"upstreamd/internal/testutil"
 )
 
 // echoLine returns the value of key in an svEcho answer.
@@ -538,28 +540,11 @@ http {
 // responses, then closes the connection.
 func cannedBackend(t *testing.T, responses map[string]string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				io.WriteString(c, responses[req.URL.Path])
-			}()
+	return testutil.TCPServer(t, func(c net.Conn) {
+		if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, responses[req.URL.Path])
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // TestServeProxyReasonPhrase: the upstream's status line text is passed on,

@@ -7,50 +7,40 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"upstreamd/internal/testutil"
 )
 
 // echoServer answers each line "PING x" with "PONG x\r\n", "BIG" with a
 // 10-byte body, "MULTI" with "a--b--c--", "QUIT" closes.
 func echoServer(t *testing.T) (port int, accepted *atomic.Int32) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	accepted = &atomic.Int32{}
-	go func() {
+	addr := testutil.TCPServer(t, func(c net.Conn) {
+		accepted.Add(1)
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			accepted.Add(1)
-			go func(c net.Conn) {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					line = strings.TrimRight(line, "\r\n")
-					switch {
-					case strings.HasPrefix(line, "PING"):
-						c.Write([]byte("PONG" + line[4:] + "\r\n"))
-					case line == "BIG":
-						c.Write([]byte("0123456789"))
-					case line == "MULTI":
-						c.Write([]byte("a--b--ccccc--"))
-					case line == "QUIT":
-						c.Write([]byte("bye"))
-						return
-					}
-				}
-			}(c)
+			line = strings.TrimRight(line, "\r\n")
+			switch {
+			case strings.HasPrefix(line, "PING"):
+				c.Write([]byte("PONG" + line[4:] + "\r\n"))
+			case line == "BIG":
+				c.Write([]byte("0123456789"))
+			case line == "MULTI":
+				c.Write([]byte("a--b--ccccc--"))
+			case line == "QUIT":
+				c.Write([]byte("bye"))
+				return
+			}
 		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port, accepted
+	})
+	_, p, _ := net.SplitHostPort(addr)
+	port, _ = strconv.Atoi(p)
+	return port, accepted
 }
 
 func TestCosocket(t *testing.T) {
