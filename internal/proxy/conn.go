@@ -33,6 +33,7 @@ type pconn struct {
 
 	requests int  // requests sent on this connection (nginx c->requests)
 	reused   bool // taken from the pool for the current request
+	nodelay  bool // TCP_NODELAY is set (or does not apply)
 
 	// Timeouts in force for the current request, and the deadlines last set
 	// on the socket (for lazy re-arming, like nginx's lazy timer updates).
@@ -107,9 +108,22 @@ func (c *pconn) Read(p []byte) (int, error) {
 // least this often (nginx: proxy_send_timeout is between two writes).
 const maxWriteChunk = 256 << 10
 
+// nagleSafe is the largest write that goes out at once with Nagle's
+// algorithm on: a request's first write finds nothing unacknowledged on the
+// connection, and up to this size it is not split into a full segment and
+// a held-back tail.
+const nagleSafe = 4 << 10
+
 // Write writes all of p, re-arming the send timeout between chunks. It
 // returns how many bytes the kernel accepted.
 func (c *pconn) Write(p []byte) (int, error) {
+	if !c.nodelay && (c.sent > 0 || len(p) > nagleSafe) {
+		// A second write of this request (a body after the head, an
+		// upgraded connection's traffic) or a large one: Nagle could hold
+		// its tail until the peer's delayed ACK. A request written at once
+		// (nearly all) never needs the setsockopt, as in nginx 1.22.
+		c.setNoDelay()
+	}
 	now := c.clock // good for the first chunk only: a write may block
 	c.clock = time.Time{}
 	written := 0
@@ -199,7 +213,7 @@ func dial(ctx context.Context, addr string, ap netip.AddrPort, timeout time.Dura
 	if err != nil {
 		return nil, err
 	}
-	return &pconn{nc: nc, addr: addr}, nil
+	return &pconn{nc: nc, addr: addr, nodelay: true}, nil // net sets TCP_NODELAY
 }
 
 // Pool keeps idle keepalive connections to the peers of one upstream, like

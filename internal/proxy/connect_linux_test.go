@@ -2,12 +2,16 @@ package proxy
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"upstreamd/internal/testutil"
 )
 
 // fullBacklog returns the address of a listener whose accept queue is full:
@@ -107,6 +111,52 @@ func TestConnectDone(t *testing.T) {
 			done, err := connectDone(tt.fd())
 			if done != tt.done || (err == nil) != (tt.errMatch == "") || (err != nil && !strings.Contains(err.Error(), tt.errMatch)) {
 				t.Fatalf("done %v, err %v; want %v, %q", done, err, tt.done, tt.errMatch)
+			}
+		})
+	}
+}
+
+// TestNoDelayOnlyWhenNeeded: a request written at once leaves Nagle's
+// algorithm on (one system call less per connection, as nginx 1.22); a
+// second write of the request, or a large one, turns it off first.
+func TestNoDelayOnlyWhenNeeded(t *testing.T) {
+	addr := testutil.TCPServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	nodelay := func(pc *pconn) int {
+		t.Helper()
+		rc, err := pc.nc.(*os.File).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := -1
+		rc.Control(func(fd uintptr) { v, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY) })
+		return v
+	}
+	tests := []struct {
+		name   string
+		writes []int // sizes, in order
+		want   int
+	}{
+		{"one small write", []int{300}, 0},
+		{"head, then body", []int{300, 100}, 1},
+		{"one large write", []int{nagleSafe + 1}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pc, err := dialRaw(netip.MustParseAddrPort(addr), addr, time.Second, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.close()
+			if got := nodelay(pc); got != 0 {
+				t.Fatalf("TCP_NODELAY %d on a new connection", got)
+			}
+			for _, n := range tt.writes {
+				if _, err := pc.Write(make([]byte, n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := nodelay(pc); got != tt.want {
+				t.Fatalf("TCP_NODELAY %d, want %d", got, tt.want)
 			}
 		})
 	}

@@ -12,12 +12,14 @@ import (
 // and wraps the socket in an *os.File (which the runtime poller serves,
 // deadlines included). net.Dialer costs ~30 allocations per dial: address
 // resolution, a context with a deadline and its timer, an AfterFunc on it,
-// getsockname and the net.TCPConn around the fd. Here: socket, TCP_NODELAY
-// (as net.Dial sets it), connect, then one getsockopt(TCP_INFO) to see
-// whether the connect has finished. A loopback or near peer has usually
-// answered by then, so the connect timeout (a write deadline on the file:
+// getsockname and the net.TCPConn around the fd. Here: socket, connect,
+// then one getsockopt(TCP_INFO) to see whether the connect has finished.
+// A loopback or near peer has usually answered by then, so the connect
+// timeout (a write deadline on the file:
 // a runtime timer armed and stopped) and the wait for writability are only
-// set up for a connect still in progress.
+// set up for a connect still in progress. TCP_NODELAY is set later, and
+// only if a request needs more than one write (pconn.Write), as nginx 1.22
+// leaves Nagle on for an upstream request written at once.
 //
 // started, if not nil, gets the connection before that wait, so that the
 // session's client abort (pconn.abort: a deadline in the past) ends it at
@@ -40,7 +42,6 @@ func dialRaw(ap netip.AddrPort, addr string, timeout time.Duration, started func
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
-	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 	for {
 		err = syscall.Connect(fd, sa)
 		if err != syscall.EINTR {
@@ -133,4 +134,17 @@ func connectDone(fd int) (bool, error) {
 		return true, os.NewSyscallError("connect", syscall.Errno(n))
 	}
 	return true, nil // established, or already closing: the request's write tells
+}
+
+// setNoDelay turns Nagle's algorithm off on a dialRaw socket (net's TCP
+// connections have it off already).
+func (c *pconn) setNoDelay() {
+	c.nodelay = true
+	if f, ok := c.nc.(*os.File); ok {
+		if rc, err := f.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) {
+				_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+			})
+		}
+	}
 }

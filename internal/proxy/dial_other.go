@@ -11,3 +11,6 @@ import (
 func dialRaw(netip.AddrPort, string, time.Duration, func(*pconn)) (*pconn, error) {
 	return nil, errNeedNet
 }
+
+// setNoDelay: every connection comes from net, which sets TCP_NODELAY.
+func (c *pconn) setNoDelay() { c.nodelay = true }
