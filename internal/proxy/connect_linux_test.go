@@ -85,6 +85,7 @@ func TestConnectDone(t *testing.T) {
 		fd       func() int
 		done     bool
 		errMatch string
+		mayHang  bool // a kernel that answers the SYN anyway: skip
 	}{
 		{"established", func() int {
 			fd := connectTo(ln.Addr().String())
@@ -95,8 +96,8 @@ func TestConnectDone(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			return fd
-		}, true, ""},
-		{"in progress", func() int { return connectTo(fullBacklog(t)) }, false, ""},
+		}, true, "", false},
+		{"in progress", func() int { return connectTo(fullBacklog(t)) }, false, "", true},
 		{"never connected", func() int {
 			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 			if err != nil {
@@ -104,11 +105,14 @@ func TestConnectDone(t *testing.T) {
 			}
 			t.Cleanup(func() { syscall.Close(fd) })
 			return fd
-		}, true, "connect: "},
+		}, true, "connect: ", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			done, err := connectDone(tt.fd())
+			if tt.mayHang && done && err == nil {
+				t.Skip("the connect to a full backlog did not hang here")
+			}
 			if done != tt.done || (err == nil) != (tt.errMatch == "") || (err != nil && !strings.Contains(err.Error(), tt.errMatch)) {
 				t.Fatalf("done %v, err %v; want %v, %q", done, err, tt.done, tt.errMatch)
 			}
