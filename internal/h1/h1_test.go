@@ -276,7 +276,7 @@ func TestResponseFraming(t *testing.T) {
 	// HTTP/1.0 with no length: close-delimited; a short body closes too.
 	for raw, want := range map[string]string{
 		"GET /big HTTP/1.0\r\nConnection: keep-alive\r\n\r\n": "HTTP/1.1 200 OK\r\nDate: D\r\nConnection: close\r\n\r\n" + big,
-		"GET /short HTTP/1.1\r\nHost: h\r\n\r\n":              "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 5\r\n\r\nabc",
+		"GET /short HTTP/1.1\r\nHost: h\r\n\r\n":              "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nabc",
 	} {
 		if got := blankDate(exchange(t, addr, raw)); got != want {
 			t.Errorf("%q: got %.300q", raw, got)
@@ -360,7 +360,7 @@ func TestPanicsAndHijack(t *testing.T) {
 	tests := []struct{ name, raw, want string }{
 		{"abort before the head", "GET /abort HTTP/1.1\r\nHost: h\r\n\r\n", ""},
 		{"abort while streaming: cut chunked body", "GET /abort-streaming HTTP/1.1\r\nHost: h\r\n\r\n",
-			"HTTP/1.1 200 OK\r\nDate: D\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n"},
+			"HTTP/1.1 200 OK\r\nDate: D\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n7\r\npartial\r\n"},
 		{"panic", "GET /panic HTTP/1.1\r\nHost: h\r\n\r\n", ""},
 	}
 	for _, tc := range tests {
@@ -568,6 +568,20 @@ func TestResponseFieldOrder(t *testing.T) {
 	want := "HTTP/1.1 200 OK\r\nServer: s\r\nDate: D\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n" +
 		"Last-Modified: Mon, 01 Jan 2001 00:00:00 GMT\r\nLocation: /l\r\nConnection: close\r\nKeep-Alive: timeout=5\r\n" +
 		"A-First: a\r\nX-B: b\r\n\r\nbody"
+	if got != want {
+		t.Fatalf("got\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestConnectionHeaderAlways: as nginx, every response says whether the
+// connection stays open, HTTP/1.1 included.
+func TestConnectionHeaderAlways(t *testing.T) {
+	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x") }))
+	raw := exchange(t, addr, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+	first, second, _ := strings.Cut(raw, "\r\n\r\nx")
+	got := blankDate(first) + "\r\n\r\nx" + blankDate(second)
+	want := "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\nx" +
+		"HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
 	if got != want {
 		t.Fatalf("got\n%q\nwant\n%q", got, want)
 	}

@@ -321,7 +321,7 @@ func (w *response) commit(final bool) {
 	switch {
 	case closing && !connClose:
 		bw.WriteString("Connection: close\r\n") // on close we say so, unless the handler did
-	case !closing && req.ProtoMinor == 0 && present&(1<<fConnection) == 0:
+	case !closing && present&(1<<fConnection) == 0:
 		bw.WriteString("Connection: keep-alive\r\n")
 	default:
 		writeValues(bw, "Connection", known[fConnection])
