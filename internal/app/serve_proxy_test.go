@@ -598,3 +598,32 @@ http {
 		}
 	})
 }
+
+// TestServeProxyFieldOrder: the upstream's fields keep its order, as in
+// nginx (after the fields nginx's header filter places itself), and what
+// add_header adds follows them.
+func TestServeProxyFieldOrder(t *testing.T) {
+	be := cannedBackend(t, map[string]string{
+		"/": "HTTP/1.1 200 OK\r\nX-Zulu: 1\r\nContent-Type: text/plain\r\nX-Alpha: 2\r\nSet-Cookie: a=1\r\n" +
+			"X-Mike: 3\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\nok",
+	})
+	_, base, _ := startServer(t, fmt.Sprintf(`
+events {}
+http {
+    server {
+        listen LISTEN;
+        location / { add_header X-Added yes; proxy_pass http://%s; }
+    }
+}`, be))
+	raw := svRaw(t, svHostPort(base), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	head, _, _ := strings.Cut(raw, "\r\n\r\n")
+	var names []string
+	for _, line := range strings.Split(head, "\r\n")[1:] {
+		name, _, _ := strings.Cut(line, ":")
+		names = append(names, name)
+	}
+	want := "Server Date Content-Type Content-Length Connection X-Zulu X-Alpha Set-Cookie Set-Cookie X-Mike X-Added"
+	if got := strings.Join(names, " "); got != want {
+		t.Fatalf("fields %q\nwant    %q\nhead %q", got, want, head)
+	}
+}

@@ -36,6 +36,9 @@ type response struct {
 	// status written is textCode.
 	textCode int
 	text     string
+	// order lists field names to write in this order before the others
+	// (SetFieldOrder); it is the response's own copy.
+	order []string
 }
 
 func (w *response) reset(r *http.Request) {
@@ -45,6 +48,8 @@ func (w *response) reset(r *http.Request) {
 	w.clen, w.written, w.chunked, w.noBody = -1, 0, false, r.Method == http.MethodHead
 	w.pending = w.pending[:0]
 	w.textCode, w.text = 0, ""
+	clear(w.order)
+	w.order = w.order[:0]
 }
 
 func (w *response) Header() http.Header { return w.hdr }
@@ -55,6 +60,14 @@ func (w *response) Header() http.Header { return w.hdr }
 // text must not hold CR or LF.
 func (w *response) SetStatusText(code int, text string) {
 	w.textCode, w.text = code, text
+}
+
+// SetFieldOrder makes the fields named in names (those h1 does not place
+// itself, as nginx) go out in that order, before the other fields, which
+// follow sorted by name. The proxy passes the upstream's order, which
+// nginx keeps. It must be called before the head is committed.
+func (w *response) SetFieldOrder(names []string) {
+	w.order = append(w.order[:0], names...)
 }
 
 // writeStatusLine writes the status line for code.
@@ -327,6 +340,17 @@ func (w *response) commit(final bool) {
 		writeValues(bw, "Connection", known[fConnection])
 	}
 	writeValues(bw, "Keep-Alive", known[fKeepAlive])
+	for _, name := range w.order {
+		// Each name's values once: rest holds a name at most once, and a
+		// written one is emptied.
+		for i := range rest {
+			if rest[i].k == name {
+				writeValues(bw, name, rest[i].vs)
+				rest[i].k, rest[i].vs = "", nil
+				break
+			}
+		}
+	}
 	for _, f := range rest {
 		writeValues(bw, f.k, f.vs)
 	}

@@ -32,8 +32,16 @@ func (rw *responseWriter) SetStatusText(code int, text string) {
 	if rw.r.errorPageStatus > 0 {
 		return // error_page sets the status: its standard text goes out
 	}
-	if st, ok := rw.w.(proxy.StatusTextSetter); ok {
-		st.SetStatusText(code, text)
+	if hs, ok := rw.w.(proxy.HeadSetter); ok {
+		hs.SetStatusText(code, text)
+	}
+}
+
+// SetFieldOrder passes the upstream's field order on to the server, when it
+// can keep it (h1 can; net/http sorts by name).
+func (rw *responseWriter) SetFieldOrder(names []string) {
+	if hs, ok := rw.w.(proxy.HeadSetter); ok {
+		hs.SetFieldOrder(names)
 	}
 }
 

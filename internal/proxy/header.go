@@ -182,6 +182,9 @@ type respHeader struct {
 	connKeepAlive bool
 	accelBuffer   int8 // X-Accel-Buffering: 0 unset, 1 yes, -1 no
 
+	// order is names' scratch.
+	order []string
+
 	// last is the string copyTo made of the previous head parsed into
 	// this (pooled) respHeader. A peer tends to answer a location with
 	// byte-identical heads (only Date changes, once a second), so copyTo
@@ -495,6 +498,21 @@ func (h *respHeader) headString() string {
 		h.last = string(h.block)
 	}
 	return h.last
+}
+
+// names returns the names of the passed-through fields in the upstream's
+// order (a name repeated if the field was), as strings of headString's,
+// like the Header map's keys. The slice is reused by the next head.
+func (h *respHeader) names() []string {
+	blk := h.headString()
+	order := h.order[:0]
+	for _, f := range h.fields {
+		if !f.drop {
+			order = append(order, blk[f.ks:f.ke])
+		}
+	}
+	h.order = order
+	return order
 }
 
 // reason returns the upstream's reason phrase ("OK" of "HTTP/1.1 200 OK"),

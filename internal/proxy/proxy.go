@@ -107,13 +107,17 @@ type Options struct {
 	HeaderFilter func(w http.ResponseWriter, status int) int
 }
 
-// StatusTextSetter is implemented by a ResponseWriter that can send a
-// status line text of the caller's: Serve passes the upstream's reason
-// phrase through it, as nginx does ("HTTP/1.1 429 Slow Down" stays so). The
-// text applies only if the status finally written is code (a header filter
-// that changes the status gets the standard text).
-type StatusTextSetter interface {
+// HeadSetter is implemented by a ResponseWriter that can write the head of
+// a proxied response as nginx does. Serve passes through it:
+//   - the upstream's reason phrase ("HTTP/1.1 429 Slow Down" stays so),
+//     which applies only if the status finally written is code (a header
+//     filter that changes the status gets the standard text);
+//   - the order of the upstream's header fields (names as in the Header
+//     map), for the fields the writer does not place itself; fields added
+//     later (add_header, Lua) follow them.
+type HeadSetter interface {
 	SetStatusText(code int, text string)
+	SetFieldOrder(names []string)
 }
 
 // DefaultOptions returns nginx's defaults: 60s timeouts, proxy_next_upstream
@@ -855,9 +859,12 @@ func (s *session) sendResponse(failed bool) {
 	if status < 200 || status == 204 {
 		delete(h, "Content-Length")
 	}
-	if st, ok := w.(StatusTextSetter); ok {
+	if hs, ok := w.(HeadSetter); ok {
 		if reason := hdr.reason(); reason != "" {
-			st.SetStatusText(status, reason)
+			hs.SetStatusText(status, reason)
+		}
+		if names := hdr.names(); len(names) > 1 {
+			hs.SetFieldOrder(names)
 		}
 	}
 	buffering := s.o.Buffering
