@@ -15,11 +15,11 @@ import (
 // getsockname and the net.TCPConn around the fd. Here: socket, connect,
 // then one getsockopt(TCP_INFO) to see whether the connect has finished.
 // A loopback or near peer has usually answered by then, so the connect
-// timeout (a write deadline on the file:
-// a runtime timer armed and stopped) and the wait for writability are only
-// set up for a connect still in progress. TCP_NODELAY is set later, and
-// only if a request needs more than one write (pconn.Write), as nginx 1.22
-// leaves Nagle on for an upstream request written at once.
+// timeout (a write deadline on the file: a runtime timer armed and
+// stopped) and the wait for writability are only set up for a connect
+// still in progress. TCP_NODELAY is set later, and only if a request needs
+// more than one write (pconn.Write), as nginx 1.22 leaves Nagle on for an
+// upstream request written at once.
 //
 // started, if not nil, gets the connection before that wait, so that the
 // session's client abort (pconn.abort: a deadline in the past) ends it at
