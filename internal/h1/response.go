@@ -79,13 +79,7 @@ func (w *response) writeStatusLine(code int) {
 	}
 	bw := w.c.bw
 	bw.WriteString(line[:13]) // "HTTP/1.1 200 "
-	for i := 0; i < len(w.text); i++ {
-		if c := w.text[i]; c == '\r' || c == '\n' {
-			bw.WriteByte(' ')
-		} else {
-			bw.WriteByte(c)
-		}
-	}
+	writeOneLine(bw, w.text)
 	bw.WriteString("\r\n")
 }
 
@@ -468,16 +462,22 @@ func writeField(bw *bufio.Writer, k, v string) {
 	}
 	bw.WriteString(k)
 	bw.WriteString(": ")
-	for i := 0; i < len(v); i++ {
-		if ch := v[i]; ch == '\r' || ch == '\n' {
-			bw.WriteString(v[:i])
+	writeOneLine(bw, v)
+	bw.WriteString("\r\n")
+}
+
+// writeOneLine writes s with CR and LF replaced by spaces, so that it
+// cannot split the head.
+func writeOneLine(bw *bufio.Writer, s string) {
+	for i := 0; i < len(s); i++ {
+		if ch := s[i]; ch == '\r' || ch == '\n' {
+			bw.WriteString(s[:i])
 			bw.WriteByte(' ')
-			v = v[i+1:]
+			s = s[i+1:]
 			i = -1
 		}
 	}
-	bw.WriteString(v)
-	bw.WriteString("\r\n")
+	bw.WriteString(s)
 }
 
 // nginxReasons are nginx's status line texts where they differ from Go's
