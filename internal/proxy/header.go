@@ -190,6 +190,9 @@ type respHeader struct {
 	// byte-identical heads (only Date changes, once a second), so copyTo
 	// reuses it instead of allocating a new copy when the bytes match.
 	last string
+	// lastIsHead: last holds this head (headString compared it since the
+	// head was parsed), so later calls need not compare again.
+	lastIsHead bool
 }
 
 // keepAlive reports whether the response allows reusing the connection.
@@ -280,6 +283,7 @@ var nameClass = func() (t [256]uint8) {
 // non-empty headerError if the head is invalid.
 func (h *respHeader) parseFields(start int) headerError {
 	b := h.block
+	h.lastIsHead = false
 	h.fields = h.fields[:0]
 	h.nfields = 0
 	h.clen = -1
@@ -494,8 +498,11 @@ func (h *respHeader) copyTo(dst http.Header) {
 // headString returns the head as a string: the previous one when the
 // bytes are the same (see last), so that it is not copied again.
 func (h *respHeader) headString() string {
-	if string(h.block) != h.last { // compiled to a comparison, no conversion
-		h.last = string(h.block)
+	if !h.lastIsHead {
+		if string(h.block) != h.last { // compiled to a comparison, no conversion
+			h.last = string(h.block)
+		}
+		h.lastIsHead = true
 	}
 	return h.last
 }
