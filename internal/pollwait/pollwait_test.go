@@ -112,11 +112,7 @@ func TestWaitWakesOnData(t *testing.T) {
 		t.Fatal(err)
 	}
 	returned(t, done, "after data arrived")
-	buf := make([]byte, 8)
-	n, err := s.Read(buf)
-	if err != nil || string(buf[:n]) != "ping" {
-		t.Fatalf("read %q, %v", buf[:n], err)
-	}
+	readWant(t, s, "ping")
 }
 
 // Data that arrived before Wait — and whose readiness the poller may
@@ -138,11 +134,7 @@ func TestWaitDataAlreadyThere(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("Wait took %v: the readiness seen before it was lost", d)
 	}
-	buf := make([]byte, 8)
-	n, err := s.Read(buf)
-	if err != nil || string(buf[:n]) != "early" {
-		t.Fatalf("read %q, %v", buf[:n], err)
-	}
+	readWant(t, s, "early")
 }
 
 // A stale readiness (data already consumed) makes Wait return early; the
@@ -258,5 +250,15 @@ func TestLazy(t *testing.T) {
 	returned(t, done, "with data there")
 	if !l.Made() || l.Active() != Enabled() {
 		t.Fatalf("after Wait: made %v, active %v, enabled %v", l.Made(), l.Active(), Enabled())
+	}
+}
+
+// readWant reads once from c and fails unless it got want.
+func readWant(t *testing.T, c net.Conn, want string) {
+	t.Helper()
+	buf := make([]byte, len(want)+8)
+	n, err := c.Read(buf)
+	if err != nil || string(buf[:n]) != want {
+		t.Fatalf("read %q, %v; want %q", buf[:n], err, want)
 	}
 }
