@@ -24,6 +24,12 @@
 // checked against (see pollwait_runtime.go); elsewhere, for connection
 // types it does not know, or with UPSTREAMD_POLLWAIT=off in the
 // environment, New returns a Waiter whose Wait does nothing.
+//
+// Sock takes the same idea further, for sockets upstreamd opens or
+// accepts itself: the socket is put on the runtime poller directly, with
+// no os.File or net.Conn around it (see Sock for what that saves). Where
+// Waiter is not built, on other systems than Linux, or with
+// UPSTREAMD_POLLWAIT=off, NewSock refuses and callers use net or os.
 package pollwait
 
 import (
@@ -45,7 +51,8 @@ type Waiter struct {
 // disabled is the operator's switch (UPSTREAMD_POLLWAIT=off).
 var disabled = os.Getenv("UPSTREAMD_POLLWAIT") == "off"
 
-// New returns a Waiter for c (a *net.TCPConn, *net.UnixConn or *os.File).
+// New returns a Waiter for c (a *net.TCPConn, *net.UnixConn, *os.File, or
+// a *net.TCPListener: then Wait waits for a connection to accept).
 func New(c any) Waiter {
 	if disabled {
 		return Waiter{}

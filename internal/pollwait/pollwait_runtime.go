@@ -68,6 +68,10 @@ func newWaiter(c any) Waiter {
 		if v := reflect.ValueOf(c); netFDOK && !v.IsNil() {
 			base, off = fdPointer(v.Elem()), netFDCtxOff
 		}
+	case *net.TCPListener: // a struct{fd *netFD; ...}
+		if v := reflect.ValueOf(c); netFDOK && !v.IsNil() {
+			base, off = fdPointer(v.Elem()), netFDCtxOff
+		}
 	case *os.File: // a struct{*file}
 		if v := reflect.ValueOf(c); fileOK && !v.IsNil() {
 			base, off = unsafe.Pointer(v.Elem().Field(0).Pointer()), fileCtxOff

@@ -2,7 +2,8 @@ package proxy
 
 import (
 	"syscall"
-	"time"
+
+	"upstreamd/internal/pollwait"
 )
 
 // connAlive reports whether an idle pooled connection still looks usable:
@@ -10,26 +11,16 @@ import (
 // non-blocking recv(MSG_PEEK) and is used before sending a non-idempotent
 // request, which cannot be repeated if the peer had closed the connection.
 func connAlive(c *pconn) bool {
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
-		return true
+	switch c.nc.(type) {
+	case *pollwait.Sock, syscall.Conn:
+	default:
+		return true // no descriptor to look at
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	// An expired deadline from the previous request would make raw.Read
-	// fail without calling us.
-	if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
-		return false
-	}
-	c.rdl = time.Time{}
 	alive := false
 	var b [1]byte
-	err = raw.Read(func(fd uintptr) bool {
+	ok := c.control(func(fd uintptr) {
 		_, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		alive = e == syscall.EAGAIN || e == syscall.EWOULDBLOCK
-		return true
 	})
-	return err == nil && alive
+	return ok && alive
 }

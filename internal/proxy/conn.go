@@ -97,7 +97,11 @@ func (c *pconn) Read(p []byte) (int, error) {
 	if c.received == 0 {
 		// The response cannot be there yet, just after the request was
 		// sent: wait for it rather than make a read that fails.
-		c.waiter.Wait(c.nc)
+		if s, ok := c.nc.(*pollwait.Sock); ok {
+			s.WaitRead()
+		} else {
+			c.waiter.Wait(c.nc)
+		}
 	}
 	n, err := c.nc.Read(p)
 	c.received += int64(n)
@@ -174,7 +178,7 @@ func (c *pconn) abort() {
 func (c *pconn) close() { _ = c.nc.Close() }
 
 // rawConn is what a pconn needs of its socket: a net.Conn from net.Dialer,
-// or the *os.File of dialRaw.
+// or dialRaw's pollwait.Sock (or *os.File).
 type rawConn interface {
 	io.ReadWriteCloser
 	SetDeadline(t time.Time) error

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,12 +126,10 @@ func TestNoDelayOnlyWhenNeeded(t *testing.T) {
 	addr := testutil.TCPServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	nodelay := func(pc *pconn) int {
 		t.Helper()
-		rc, err := pc.nc.(*os.File).SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
 		v := -1
-		rc.Control(func(fd uintptr) { v, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY) })
+		if !pc.control(func(fd uintptr) { v, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY) }) {
+			t.Fatal("no descriptor")
+		}
 		return v
 	}
 	tests := []struct {

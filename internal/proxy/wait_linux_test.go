@@ -44,7 +44,9 @@ func TestResponseWaitWithoutFailedRead(t *testing.T) {
 	if pc == nil {
 		t.Fatal("no idle connection")
 	}
-	if !pc.waiter.Made() || pc.waiter.Active() != pollwait.Enabled() {
+	if _, ok := pc.nc.(*pollwait.Sock); ok != pollwait.SockEnabled() {
+		t.Fatalf("dialRaw's connection is a %T; pollwait.SockEnabled() = %v", pc.nc, pollwait.SockEnabled())
+	} else if !ok && (!pc.waiter.Made() || pc.waiter.Active() != pollwait.Enabled()) {
 		t.Fatalf("response read without the poll waiter (made %v, active %v)", pc.waiter.Made(), pc.waiter.Active())
 	}
 	pool.put(pc, time.Now())

@@ -1,0 +1,5 @@
+//go:build race
+
+package pollwait
+
+const raceBuild = true
