@@ -90,7 +90,7 @@ func newConn(s *Server, rwc net.Conn) *conn {
 	if s.ConnContext != nil {
 		base = s.ConnContext(base, rwc)
 	}
-	c.ctx = &connCtx{parent: base, local: rwc.LocalAddr()}
+	c.ctx = &connCtx{parent: base, conn: rwc}
 	// The only way to give a Request a context is WithContext; do it once
 	// and copy the struct (context included) for every request.
 	c.tmpl = *(&http.Request{}).WithContext(c.ctx)
@@ -135,7 +135,11 @@ func (cr connReader) Read(p []byte) (int, error) {
 	if c.phase == phaseIdle && c.served.Load() > 0 {
 		// Keepalive: the client sends its next request only after our
 		// response, so a read now would fail; wait for it instead.
-		c.waiter.Wait(c.rwc)
+		if sc, ok := c.rwc.(*sockConn); ok {
+			sc.WaitRead()
+		} else {
+			c.waiter.Wait(c.rwc)
+		}
 	}
 	n, err := c.rwc.Read(p)
 	if err != nil && n == 0 {

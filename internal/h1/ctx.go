@@ -16,7 +16,7 @@ import (
 // that context.AfterFunc looks for, so watching it costs no goroutine.
 type connCtx struct {
 	parent context.Context
-	local  net.Addr
+	conn   net.Conn // its LocalAddr, asked for when a handler wants it
 
 	mu    sync.Mutex
 	done  chan struct{}
@@ -55,7 +55,7 @@ func (x *connCtx) Err() error {
 
 func (x *connCtx) Value(key any) any {
 	if key == http.LocalAddrContextKey {
-		return x.local
+		return x.conn.LocalAddr()
 	}
 	return x.parent.Value(key)
 }

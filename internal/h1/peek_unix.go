@@ -13,17 +13,22 @@ import (
 // under us, and it takes no read lock, so it never waits for a handler
 // that is reading the body.
 func peerClosed(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	var control func(func(fd uintptr)) error
+	switch c := c.(type) {
+	case interface{ Control(func(fd uintptr)) error }: // sockConn
+		control = c.Control
+	case syscall.Conn:
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return false
+		}
+		control = rc.Control
+	default:
 		return false
 	}
 	closed := false
 	var b [1]byte
-	_ = rc.Control(func(fd uintptr) {
+	_ = control(func(fd uintptr) {
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
 		case err == nil:

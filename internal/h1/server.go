@@ -134,6 +134,7 @@ func (s *Server) init() {
 // Serve accepts connections on l and serves each on its own goroutine. It
 // returns http.ErrServerClosed after Shutdown or Close.
 func (s *Server) Serve(l net.Listener) error {
+	l = fastListener(l)
 	s.mu.Lock()
 	s.init()
 	if s.inShutdown.Load() {
