@@ -176,11 +176,12 @@ type respHeader struct {
 	fields                 []field
 	nfields                int // fields not dropped
 
-	clen          int64 // -1: none
-	chunked       bool
-	connClose     bool
-	connKeepAlive bool
-	accelBuffer   int8 // X-Accel-Buffering: 0 unset, 1 yes, -1 no
+	clen             int64 // -1: none
+	clField, teField int32 // index in fields of Content-Length, Transfer-Encoding (-1: none)
+	chunked          bool
+	connClose        bool
+	connKeepAlive    bool
+	accelBuffer      int8 // X-Accel-Buffering: 0 unset, 1 yes, -1 no
 
 	// order is names' scratch.
 	order []string
@@ -278,138 +279,216 @@ var nameClass = func() (t [256]uint8) {
 	return
 }()
 
-// parseFields parses the header lines of h.block (after the status line,
-// whose end is at offset start), canonicalising keys in place. It returns a
-// non-empty headerError if the head is invalid.
-func (h *respHeader) parseFields(start int) headerError {
-	b := h.block
+// Byte classes for the usual header name, in addLine's fast path: a
+// token's letters by case, and its other bytes; 0 for anything else
+// (':' included), which ends the name.
+const (
+	tokLower = 1 << iota
+	tokUpper
+	tokOther
+)
+
+var tokClass, tokMaskAfter = func() (t, after [256]uint8) {
+	for c := range t {
+		switch {
+		case c >= 'a' && c <= 'z':
+			t[c] = tokLower
+		case c >= 'A' && c <= 'Z':
+			t[c] = tokUpper
+		case nameClass[c] == 0:
+			t[c] = tokOther
+		}
+		// The case a letter must not have after c in a canonical name:
+		// lower at a word's start (after '-'), upper inside a word.
+		after[c] = tokUpper
+	}
+	after['-'] = tokLower
+	return
+}()
+
+// beginFields resets the fields before the first line of a head.
+func (h *respHeader) beginFields() {
 	h.lastIsHead = false
 	h.fields = h.fields[:0]
 	h.nfields = 0
 	h.clen = -1
 	h.chunked, h.connClose, h.connKeepAlive = false, false, false
 	h.accelBuffer = 0
-	var clField, teField = -1, -1
-	for p := start; p < len(b); {
-		nl := bytes.IndexByte(b[p:], '\n')
-		if nl < 0 {
-			break
-		}
-		end := p + nl
-		next := end + 1
-		if end > p && b[end-1] == '\r' {
-			end--
-		}
-		if end == p {
-			break // the empty line
-		}
-		line := b[p:end]
-		if line[0] == ' ' || line[0] == '\t' {
-			return invalidHeader(line, 0)
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon < 0 {
-			colon = len(line)
-		}
-		var class uint8
-		for _, c := range line[:colon] {
-			class |= nameClass[c]
-		}
-		if class&nameInvalid != 0 {
-			for i, c := range line[:colon] {
-				if nameClass[c]&nameInvalid != 0 {
-					return invalidHeader(line, i)
-				}
-			}
-		}
-		vs, ve := colon+1, len(line)
-		if vs < ve {
-			// The line ends at its LF, so a CR left inside is a bare one.
-			cr, nul := bytes.IndexByte(line[vs:], '\r'), bytes.IndexByte(line[vs:], 0)
-			if cr >= 0 || nul >= 0 {
-				if cr < 0 || (nul >= 0 && nul < cr) {
-					cr = nul
-				}
-				return invalidHeader(line, vs+cr)
-			}
-		}
-		if class&nameNonToken != 0 || colon == 0 || colon == len(line) {
-			p = next // nginx ignores such lines (r->invalid_header)
-			continue
-		}
-		for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
-			vs++
-		}
-		for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
-			ve--
-		}
-		canonicalize(line[:colon])
-		f := field{ks: int32(p), ke: int32(p + colon), vs: int32(p + vs), ve: int32(p + ve)}
-		key, val := line[:colon], line[vs:ve]
-		switch string(key) {
-		case "Content-Length":
-			if clField >= 0 {
-				prev := h.fields[clField]
-				return headerError("upstream sent duplicate header line: \"" + string(line) +
-					"\", previous value: \"" + string(b[prev.ks:prev.ve]) + "\"")
-			}
-			n, ok := parseContentLength(val)
-			if !ok {
-				return headerError("upstream sent invalid \"Content-Length\" header: \"" + string(line) + "\"")
-			}
-			h.clen = n
-			clField = len(h.fields)
-		case "Transfer-Encoding":
-			if teField >= 0 {
-				return headerError("upstream sent duplicate header line: \"" + string(line) + "\"")
-			}
-			if !bytes.EqualFold(val, []byte("chunked")) {
-				return headerError("upstream sent unknown \"Transfer-Encoding\": \"" + string(val) + "\"")
-			}
-			h.chunked = true
-			teField = len(h.fields)
-			f.drop = true
-		case "Connection":
-			switch {
-			case bytes.EqualFold(val, []byte("keep-alive")): // the usual value: no list to split
-				h.connKeepAlive = true
-			case bytes.EqualFold(val, []byte("close")):
-				h.connClose = true
-			default:
-				if hasToken(string(val), "close") {
-					h.connClose = true
-				}
-				if hasToken(string(val), "keep-alive") {
-					h.connKeepAlive = true
-				}
-			}
-			f.drop = true
-		case "X-Accel-Buffering":
-			switch {
-			case bytes.EqualFold(val, []byte("yes")):
-				h.accelBuffer = 1
-			case bytes.EqualFold(val, []byte("no")):
-				h.accelBuffer = -1
-			}
-			f.drop = true
-		case "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade",
-			"Date", "Server", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect",
-			"X-Accel-Limit-Rate", "X-Accel-Charset":
-			// Hop-by-hop headers, and nginx's default proxy_hide_header list.
-			f.drop = true
-		}
-		if !f.drop {
-			h.nfields++
-		}
-		h.fields = append(h.fields, f)
-		p = next
-	}
-	if clField >= 0 && teField >= 0 {
+	h.clField, h.teField = -1, -1
+}
+
+// endFields checks the fields as a whole, after the head's empty line.
+func (h *respHeader) endFields() headerError {
+	if h.clField >= 0 && h.teField >= 0 {
 		return "upstream sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time"
 	}
 	if h.chunked {
 		h.clen = -1
 	}
+	return ""
+}
+
+// addLine parses the header line b[p:end] (not empty; end excludes the
+// line's LF and the CR before it). The usual line, a token name in
+// canonical case, a colon and a value without CR or NUL, takes one pass
+// over the name and one over the value; anything else goes to
+// addLineStrict, which finds the exact error or the reason to ignore it.
+func (h *respHeader) addLine(b []byte, p, end int) headerError {
+	line := b[p:end]
+	i := 0
+	var wrongCase uint8
+	mask := uint8(tokLower)
+	for i < len(line) {
+		c := line[i]
+		t := tokClass[c]
+		if t == 0 {
+			break
+		}
+		wrongCase |= t & mask
+		mask = tokMaskAfter[c]
+		i++
+	}
+	if i == 0 || i == len(line) || line[i] != ':' {
+		return h.addLineStrict(b, p, end)
+	}
+	colon := i
+	vs, ve := colon+1, len(line)
+	for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
+		vs++
+	}
+	for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+		ve--
+	}
+	if hasCRorNUL(line[vs:ve]) {
+		return h.addLineStrict(b, p, end)
+	}
+	if wrongCase != 0 {
+		canonicalize(line[:colon])
+	}
+	return h.addField(b, p, end, colon, vs, ve)
+}
+
+// hasCRorNUL reports whether v holds a CR or a NUL byte.
+func hasCRorNUL(v []byte) bool {
+	if len(v) > 32 {
+		return bytes.IndexByte(v, '\r') >= 0 || bytes.IndexByte(v, 0) >= 0
+	}
+	for _, c := range v {
+		if c <= '\r' && (c == '\r' || c == 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// addLineStrict is addLine for any line: each rule checked in nginx's
+// order, with nginx's error for the first one broken.
+func (h *respHeader) addLineStrict(b []byte, p, end int) headerError {
+	line := b[p:end]
+	if line[0] == ' ' || line[0] == '\t' {
+		return invalidHeader(line, 0)
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon < 0 {
+		colon = len(line)
+	}
+	var class uint8
+	for _, c := range line[:colon] {
+		class |= nameClass[c]
+	}
+	if class&nameInvalid != 0 {
+		for i, c := range line[:colon] {
+			if nameClass[c]&nameInvalid != 0 {
+				return invalidHeader(line, i)
+			}
+		}
+	}
+	vs, ve := colon+1, len(line)
+	if vs < ve {
+		// The line ends at its LF, so a CR left inside is a bare one.
+		cr, nul := bytes.IndexByte(line[vs:], '\r'), bytes.IndexByte(line[vs:], 0)
+		if cr >= 0 || nul >= 0 {
+			if cr < 0 || (nul >= 0 && nul < cr) {
+				cr = nul
+			}
+			return invalidHeader(line, vs+cr)
+		}
+	}
+	if class&nameNonToken != 0 || colon == 0 || colon == len(line) {
+		return "" // nginx ignores such lines (r->invalid_header)
+	}
+	for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
+		vs++
+	}
+	for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+		ve--
+	}
+	canonicalize(line[:colon])
+	return h.addField(b, p, end, colon, vs, ve)
+}
+
+// addField records the field of the line b[p:end]: name line[:colon],
+// value line[vs:ve], noting what the proxy acts on.
+func (h *respHeader) addField(b []byte, p, end, colon, vs, ve int) headerError {
+	line := b[p:end]
+	f := field{ks: int32(p), ke: int32(p + colon), vs: int32(p + vs), ve: int32(p + ve)}
+	key, val := line[:colon], line[vs:ve]
+	switch string(key) {
+	case "Content-Length":
+		if h.clField >= 0 {
+			prev := h.fields[h.clField]
+			return headerError("upstream sent duplicate header line: \"" + string(line) +
+				"\", previous value: \"" + string(b[prev.ks:prev.ve]) + "\"")
+		}
+		n, ok := parseContentLength(val)
+		if !ok {
+			return headerError("upstream sent invalid \"Content-Length\" header: \"" + string(line) + "\"")
+		}
+		h.clen = n
+		h.clField = int32(len(h.fields))
+	case "Transfer-Encoding":
+		if h.teField >= 0 {
+			return headerError("upstream sent duplicate header line: \"" + string(line) + "\"")
+		}
+		if !bytes.EqualFold(val, []byte("chunked")) {
+			return headerError("upstream sent unknown \"Transfer-Encoding\": \"" + string(val) + "\"")
+		}
+		h.chunked = true
+		h.teField = int32(len(h.fields))
+		f.drop = true
+	case "Connection":
+		switch {
+		case bytes.EqualFold(val, []byte("keep-alive")): // the usual value: no list to split
+			h.connKeepAlive = true
+		case bytes.EqualFold(val, []byte("close")):
+			h.connClose = true
+		default:
+			if hasToken(string(val), "close") {
+				h.connClose = true
+			}
+			if hasToken(string(val), "keep-alive") {
+				h.connKeepAlive = true
+			}
+		}
+		f.drop = true
+	case "X-Accel-Buffering":
+		switch {
+		case bytes.EqualFold(val, []byte("yes")):
+			h.accelBuffer = 1
+		case bytes.EqualFold(val, []byte("no")):
+			h.accelBuffer = -1
+		}
+		f.drop = true
+	case "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade",
+		"Date", "Server", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect",
+		"X-Accel-Limit-Rate", "X-Accel-Charset":
+		// Hop-by-hop headers, and nginx's default proxy_hide_header list.
+		f.drop = true
+	}
+	if !f.drop {
+		h.nfields++
+	}
+	h.fields = append(h.fields, f)
 	return ""
 }
 

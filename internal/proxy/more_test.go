@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,7 +156,7 @@ func FuzzResponseHead(f *testing.F) {
 		}
 		var h respHeader
 		h.block = append([]byte(nil), data...)
-		if h.parseFields(len(line)+1) != "" {
+		if h.parseFields(len(line)+1, (*respHeader).addLine) != "" {
 			return
 		}
 		hdr := http.Header{}
@@ -171,6 +172,72 @@ func FuzzResponseHead(f *testing.F) {
 			}
 		}
 		_ = rest
+	})
+}
+
+// parseFields parses the header lines of h.block after the status line
+// (which ends at start) with add, as readHeader does while they arrive.
+func (h *respHeader) parseFields(start int, add func(*respHeader, []byte, int, int) headerError) headerError {
+	b := h.block
+	h.beginFields()
+	for p := start; p < len(b); {
+		nl := bytes.IndexByte(b[p:], '\n')
+		if nl < 0 {
+			break
+		}
+		end := p + nl
+		next := end + 1
+		if end > p && b[end-1] == '\r' {
+			end--
+		}
+		if end == p {
+			break // the empty line
+		}
+		if e := add(h, b, p, end); e != "" {
+			return e
+		}
+		p = next
+	}
+	return h.endFields()
+}
+
+// FuzzAddLineMatchesStrict: addLine's fast path gives what the strict,
+// rule-by-rule parse gives, errors included, for any head.
+func FuzzAddLineMatchesStrict(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX: y\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nserver: x\r\ncontent-length:  12 \r\nx-A-b: c\r\nConnection: close\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nA\x00b: x\r\nB: c\rd\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n folded\r\nX(y): z\r\nNoColon\r\n:empty\r\nV: \t a\x00\r\n\r\n",
+		"HTTP/1.1 200 OK\nSet-Cookie: " + strings.Repeat("a=b; ", 20) + "\rx\n\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return
+		}
+		var fast, strict respHeader
+		fast.block = append([]byte(nil), data...)
+		strict.block = append([]byte(nil), data...)
+		ef := fast.parseFields(i+1, (*respHeader).addLine)
+		es := strict.parseFields(i+1, (*respHeader).addLineStrict)
+		if ef != es {
+			t.Fatalf("errors differ: fast %q, strict %q", ef, es)
+		}
+		if ef != "" {
+			return
+		}
+		if !bytes.Equal(fast.block, strict.block) {
+			t.Fatalf("canonicalised heads differ: fast %q, strict %q", fast.block, strict.block)
+		}
+		if !slices.Equal(fast.fields, strict.fields) || fast.nfields != strict.nfields || fast.clen != strict.clen ||
+			fast.chunked != strict.chunked || fast.connClose != strict.connClose ||
+			fast.connKeepAlive != strict.connKeepAlive || fast.accelBuffer != strict.accelBuffer {
+			t.Fatalf("parsed state differs:\nfast   %+v\nstrict %+v", fast, strict)
+		}
 	})
 }
 

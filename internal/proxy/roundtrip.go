@@ -44,14 +44,20 @@ restart:
 				hdr.status, hdr.major, hdr.minor = st, major, minor
 				hdr.reasonStart, hdr.reasonEnd = int32(start+reasonAt), int32(start+len(line))
 				statusEnd = nl + 1
+				hdr.beginFields()
 				continue
 			}
+			// Each line is parsed as it is found, as nginx does: its bytes
+			// are in the cache now, and it is not looked for again.
 			if len(line) > 0 {
+				if e := hdr.addLine(rd.buf, start, start+len(line)); e != "" {
+					return failure{class: NextInvalidHeader, msg: string(e) + " while " + actHeader}, false, nil
+				}
 				continue
 			}
 			// The empty line: the head is complete.
 			hdr.block = rd.buf[:nl+1]
-			if e := hdr.parseFields(statusEnd); e != "" {
+			if e := hdr.endFields(); e != "" {
 				return failure{class: NextInvalidHeader, msg: string(e) + " while " + actHeader}, false, nil
 			}
 			rd.r = nl + 1
