@@ -588,22 +588,24 @@ func TestConnectionHeaderAlways(t *testing.T) {
 }
 
 // TestSetFieldOrder: named fields first in the given order (a name given
-// twice or absent changes nothing), nginx's own fields before them, the
-// rest sorted after them.
+// twice has a value at each place, the last place all that are left; an
+// absent one changes nothing), nginx's own fields before them, the rest
+// sorted after them.
 func TestSetFieldOrder(t *testing.T) {
 	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h["X-Zulu"] = []string{"1"}
 		h["X-Alpha"] = []string{"2"}
-		h["Set-Cookie"] = []string{"a", "b"}
+		h["Set-Cookie"] = []string{"a", "b", "c"}
+		h["X-Once"] = []string{"6"}
 		h["B-Later"] = []string{"4"}
 		h["A-Later"] = []string{"5"}
-		w.(interface{ SetFieldOrder([]string) }).SetFieldOrder([]string{"X-Zulu", "Content-Type", "Set-Cookie", "X-Missing", "X-Alpha", "Set-Cookie"})
+		w.(interface{ SetFieldOrder([]string) }).SetFieldOrder([]string{"X-Zulu", "X-Once", "Content-Type", "Set-Cookie", "X-Missing", "X-Alpha", "Set-Cookie", "X-Once"})
 		io.WriteString(w, "x")
 	}))
 	got := blankDate(exchange(t, addr, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"))
 	want := "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 1\r\nConnection: close\r\n" +
-		"X-Zulu: 1\r\nSet-Cookie: a\r\nSet-Cookie: b\r\nX-Alpha: 2\r\nA-Later: 5\r\nB-Later: 4\r\n\r\nx"
+		"X-Zulu: 1\r\nX-Once: 6\r\nSet-Cookie: a\r\nX-Alpha: 2\r\nSet-Cookie: b\r\nSet-Cookie: c\r\nA-Later: 5\r\nB-Later: 4\r\n\r\nx"
 	if got != want {
 		t.Fatalf("got\n%q\nwant\n%q", got, want)
 	}

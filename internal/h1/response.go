@@ -64,8 +64,10 @@ func (w *response) SetStatusText(code int, text string) {
 
 // SetFieldOrder makes the fields named in names (those h1 does not place
 // itself, as nginx) go out in that order, before the other fields, which
-// follow sorted by name. The proxy passes the upstream's order, which
-// nginx keeps. It must be called before the head is committed.
+// follow sorted by name. A name given n times puts one of its values at
+// each place (the last place gets all that are left). The proxy passes
+// the upstream's order, which nginx keeps. It must be called before the
+// head is committed.
 func (w *response) SetFieldOrder(names []string) {
 	w.order = append(w.order[:0], names...)
 }
@@ -334,15 +336,22 @@ func (w *response) commit(final bool) {
 		writeValues(bw, "Connection", known[fConnection])
 	}
 	writeValues(bw, "Keep-Alive", known[fKeepAlive])
-	for _, name := range w.order {
-		// Each name's values once: rest holds a name at most once, and a
-		// written one is emptied.
+	for j, name := range w.order {
+		// rest holds a name at most once; a written one is emptied. A name
+		// given n times (the upstream sent the field on n lines) has a
+		// value written at each of its places, the rest at the last one.
 		for i := range rest {
-			if rest[i].k == name {
-				writeValues(bw, name, rest[i].vs)
-				rest[i].k, rest[i].vs = "", nil
-				break
+			if rest[i].k != name {
+				continue
 			}
+			if vs := rest[i].vs; len(vs) > 1 && slices.Contains(w.order[j+1:], name) {
+				writeField(bw, name, vs[0])
+				rest[i].vs = vs[1:]
+			} else {
+				writeValues(bw, name, vs)
+				rest[i].k, rest[i].vs = "", nil
+			}
+			break
 		}
 	}
 	for _, f := range rest {
