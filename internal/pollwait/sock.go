@@ -81,7 +81,7 @@ func (s *Sock) release() {
 }
 
 // closeFD closes a Sock's descriptor (a variable for tests, which count).
-var closeFD = syscall.Close
+var closeFD = closeRaw
 
 // Close wakes any blocked call (it returns net.ErrClosed) and closes the
 // socket once no call uses it. A second Close returns net.ErrClosed.
@@ -126,7 +126,20 @@ func (s *Sock) Write(p []byte) (int, error) {
 	if !s.acquire() {
 		return 0, net.ErrClosed
 	}
-	n, err := sockWrite(s, p)
+	n, err := sockWrite(s, p, true)
+	s.release()
+	return n, err
+}
+
+// TryWrite writes as much of p as the socket takes without waiting: n <
+// len(p) with a nil error means the rest would have to wait. A caller with
+// a send timeout arms it only then, as nginx adds its write timer only
+// when a send is left incomplete.
+func (s *Sock) TryWrite(p []byte) (int, error) {
+	if !s.acquire() {
+		return 0, net.ErrClosed
+	}
+	n, err := sockWrite(s, p, false)
 	s.release()
 	return n, err
 }

@@ -70,7 +70,7 @@ func sockRead(s *Sock, p []byte) (int, error) {
 	}
 }
 
-func sockWrite(s *Sock, p []byte) (int, error) {
+func sockWrite(s *Sock, p []byte, wait bool) (int, error) {
 	written := 0
 	for written < len(p) {
 		n, e := rawWrite(s.fd, p[written:])
@@ -79,6 +79,9 @@ func sockWrite(s *Sock, p []byte) (int, error) {
 			written += int(n)
 		case syscall.EINTR:
 		case syscall.EAGAIN:
+			if !wait {
+				return written, nil
+			}
 			if err := waitErr(runtime_pollWait(s.pd, 'w')); err != nil {
 				return written, err
 			}
@@ -87,6 +90,15 @@ func sockWrite(s *Sock, p []byte) (int, error) {
 		}
 	}
 	return written, nil
+}
+
+// closeRaw closes a descriptor without the scheduler hand-off: closing a
+// socket without SO_LINGER does not block.
+func closeRaw(fd int) error {
+	if _, _, e := syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0); e != 0 {
+		return e
+	}
+	return nil
 }
 
 func rawRead(fd int, p []byte) (int, syscall.Errno) {

@@ -12,6 +12,7 @@ func pollUnblock(uintptr)                 {}
 func pollSetDeadline(uintptr, int64, int) {}
 func pollWait(uintptr, int) int           { return 0 }
 func sockRead(*Sock, []byte) (int, error) { return 0, ErrSockUnsupported }
-func sockWrite(*Sock, []byte) (int, error) {
+func sockWrite(*Sock, []byte, bool) (int, error) {
 	return 0, ErrSockUnsupported
 }
+func closeRaw(int) error { return ErrSockUnsupported }

@@ -123,6 +123,32 @@ func TestSockWriteWaitsForRoom(t *testing.T) {
 	}
 }
 
+// TryWrite takes what fits and returns without waiting for the rest.
+func TestSockTryWrite(t *testing.T) {
+	s, peer := sockPair(t)
+	if n, err := s.TryWrite([]byte("abc")); n != 3 || err != nil {
+		t.Fatalf("TryWrite = %d, %v; want 3, nil", n, err)
+	}
+	big := make([]byte, 32<<20) // more than the socket buffers hold
+	done := make(chan result, 1)
+	go func() {
+		n, err := s.TryWrite(big)
+		done <- result{n, err}
+	}()
+	r := within(t, done, "TryWrite into a full socket")
+	if r.err != nil || r.n <= 0 || r.n >= len(big) {
+		t.Fatalf("TryWrite of %d bytes = %d, %v; want part of it, nil", len(big), r.n, r.err)
+	}
+	buf := make([]byte, 3)
+	if _, err := io.ReadFull(peer, buf); err != nil || string(buf) != "abc" {
+		t.Fatalf("peer read %q, %v", buf, err)
+	}
+	s.Close()
+	if _, err := s.TryWrite([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("TryWrite after Close = %v", err)
+	}
+}
+
 func TestSockDeadlines(t *testing.T) {
 	s, peer := sockPair(t)
 	if err := s.SetReadDeadline(time.Now().Add(30 * time.Millisecond)); err != nil {

@@ -136,6 +136,25 @@ func (c *pconn) Write(p []byte) (int, error) {
 		if len(chunk) > maxWriteChunk {
 			chunk = chunk[:maxWriteChunk]
 		}
+		if s, ok := c.nc.(*pollwait.Sock); ok {
+			// What the socket takes at once (nearly every request) needs
+			// no send timeout: arm it only for what has to wait, as nginx.
+			if c.canceled.Load() {
+				return written, errClientCanceled
+			}
+			n, err := s.TryWrite(chunk)
+			written += n
+			c.sent += int64(n)
+			p = p[n:]
+			if err != nil {
+				return written, err
+			}
+			if n == len(chunk) {
+				continue
+			}
+			chunk = chunk[n:]
+			now = time.Time{} // the clock reading is older than this
+		}
 		if c.sendTimeout > 0 {
 			if now.IsZero() {
 				now = time.Now()

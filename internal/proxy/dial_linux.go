@@ -173,7 +173,7 @@ const (
 func connectDone(fd int) (bool, error) {
 	var info [8]byte // the kernel copies no more than asked for
 	size := uint32(len(info))
-	_, _, e := syscall.Syscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.IPPROTO_TCP, syscall.TCP_INFO,
+	_, _, e := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.IPPROTO_TCP, syscall.TCP_INFO,
 		uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&size)), 0)
 	if e != 0 {
 		return true, os.NewSyscallError("getsockopt", e)

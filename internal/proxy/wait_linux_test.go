@@ -3,11 +3,13 @@ package proxy
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"upstreamd/internal/pollwait"
+	"upstreamd/internal/testutil"
 )
 
 // TestResponseWaitWithoutFailedRead: the first read of a response goes
@@ -70,5 +72,28 @@ func TestResponseWaitWithoutFailedRead(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("read timeout took %v", d)
+	}
+}
+
+// TestSendTimeout: a request the upstream does not read times out after
+// proxy_send_timeout (armed only once the socket stops taking data).
+func TestSendTimeout(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	addr := testutil.TCPServer(t, func(c net.Conn) { <-stop }) // accepts, never reads
+	u := newUpstream(t, addr)
+	o := baseOptions()
+	o.SendTimeout = 150 * time.Millisecond
+	o.NextUpstream = NextOff
+	out := getOut("/")
+	out.Method = "POST"
+	out.Body = make([]byte, 32<<20) // more than both socket buffers hold
+	start := time.Now()
+	rec, _, logs, _ := serve(t, context.Background(), out, Target{Upstream: u}, o)
+	if rec.Code != 504 || !logs.has("upstream timed out (110: Connection timed out) while sending request to upstream") {
+		t.Fatalf("upstream not reading: %d %q", rec.Code, logs.all())
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("send timeout took %v", d)
 	}
 }
