@@ -162,3 +162,50 @@ func TestNoDelayOnlyWhenNeeded(t *testing.T) {
 		})
 	}
 }
+
+// TestDialRawFamilies: dialRaw connects to IPv4 and IPv6 literals (the
+// sockaddr is built by hand), and reports a refused connect as nginx words
+// it.
+func TestDialRawFamilies(t *testing.T) {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		t.Run(network, func(t *testing.T) {
+			host := "127.0.0.1"
+			if network == "tcp6" {
+				host = "::1"
+			}
+			ln, err := net.Listen(network, net.JoinHostPort(host, "0"))
+			if err != nil {
+				t.Skipf("no %s loopback: %v", network, err)
+			}
+			addr := ln.Addr().String()
+			accepted := make(chan string, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					accepted <- ""
+					return
+				}
+				accepted <- c.RemoteAddr().String()
+				c.Close()
+			}()
+			pc, err := dialRaw(netip.MustParseAddrPort(addr), addr, time.Second, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.close()
+			select {
+			case from := <-accepted:
+				if ap, err := netip.ParseAddrPort(from); err != nil || ap.Addr().String() != host {
+					t.Fatalf("the listener accepted a connection from %q, want one from %s", from, host)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("nothing accepted")
+			}
+			ln.Close() // the port is free now: a new connect is refused
+			_, err = dialRaw(netip.MustParseAddrPort(addr), addr, time.Second, nil)
+			if err == nil || !strings.Contains(err.Error(), "connection refused") {
+				t.Fatalf("connect to a closed port: %v, want connection refused", err)
+			}
+		})
+	}
+}

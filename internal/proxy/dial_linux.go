@@ -28,24 +28,19 @@ import (
 // once, as a cancelled context did.
 func dialRaw(ap netip.AddrPort, addr string, timeout time.Duration, started func(*pconn)) (*pconn, error) {
 	ip := ap.Addr().Unmap()
-	var sa syscall.Sockaddr
 	family := syscall.AF_INET
-	if ip.Is4() {
-		sa = &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}
-	} else {
+	if !ip.Is4() {
 		family = syscall.AF_INET6
-		sa6 := &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16()}
-		if z := ip.Zone(); z != "" {
+		if ip.Zone() != "" {
 			return nil, errNeedNet // scoped addresses: let net resolve the zone
 		}
-		sa = sa6
 	}
 	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
 	for {
-		err = syscall.Connect(fd, sa)
+		err = connectRaw(fd, ip, ap.Port())
 		if err != syscall.EINTR {
 			break
 		}
@@ -157,6 +152,34 @@ func (c *pconn) control(f func(fd uintptr)) bool {
 	}
 	rc, err := sc.SyscallConn()
 	return err == nil && rc.Control(f) == nil
+}
+
+// connectRaw starts a connect on the non-blocking socket fd. The address
+// is built on the stack (syscall.Connect takes a Sockaddr interface, one
+// allocation per call) and the call is raw: on a non-blocking socket
+// connect does not wait.
+func connectRaw(fd int, ip netip.Addr, port uint16) error {
+	var e syscall.Errno
+	if ip.Is4() {
+		sa := syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: ip.As4()}
+		sa.Port = htons(port)
+		_, _, e = syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+	} else {
+		sa := syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: ip.As16()}
+		sa.Port = htons(port)
+		_, _, e = syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+	}
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// htons is port in network byte order, as the sockaddr's Port field
+// holds it.
+func htons(port uint16) uint16 {
+	b := [2]byte{byte(port >> 8), byte(port)}
+	return *(*uint16)(unsafe.Pointer(&b))
 }
 
 // Linux TCP states (include/net/tcp_states.h).

@@ -40,11 +40,14 @@ func appendRequest(b []byte, out *Out, withBody bool) ([]byte, bool) {
 			continue
 		case eqFold(k, "Connection"):
 			for _, v := range vs {
-				if hasToken(v, "close") {
+				switch {
+				case eqFold(v, "close"): // nginx's default value: no list to split
 					close = true
-				}
-				if hasToken(v, "keep-alive") {
+				case eqFold(v, "keep-alive"):
 					keep = true
+				default:
+					close = close || hasToken(v, "close")
+					keep = keep || hasToken(v, "keep-alive")
 				}
 			}
 		}
