@@ -135,11 +135,7 @@ func (cr connReader) Read(p []byte) (int, error) {
 	if c.phase == phaseIdle && c.served.Load() > 0 {
 		// Keepalive: the client sends its next request only after our
 		// response, so a read now would fail; wait for it instead.
-		if sc, ok := c.rwc.(*sockConn); ok {
-			sc.WaitRead()
-		} else {
-			c.waiter.Wait(c.rwc)
-		}
+		c.waiter.Wait(c.rwc)
 	}
 	n, err := c.rwc.Read(p)
 	if err != nil && n == 0 {

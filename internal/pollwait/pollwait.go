@@ -71,14 +71,26 @@ func (w Waiter) Active() bool { return w.rc != nil }
 // need one (a client that sends a single request).
 type Lazy struct {
 	w    Waiter
+	self interface{ WaitRead() } // the connection waits by itself (a Sock)
 	made bool
 }
 
 // Wait waits for c as Waiter.Wait does, making the Waiter for c first if
-// this is the first call. c must be the same connection every time.
+// this is the first call. c must be the same connection every time. A
+// connection that waits by itself (a Sock, or a type embedding one) needs
+// no Waiter: its WaitRead is called.
 func (l *Lazy) Wait(c any) {
 	if !l.made {
-		l.w, l.made = New(c), true
+		if s, ok := c.(interface{ WaitRead() }); ok {
+			l.self = s
+		} else {
+			l.w = New(c)
+		}
+		l.made = true
+	}
+	if l.self != nil {
+		l.self.WaitRead()
+		return
 	}
 	l.w.Wait()
 }

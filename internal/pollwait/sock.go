@@ -122,24 +122,19 @@ func (s *Sock) Read(p []byte) (int, error) {
 
 // Write writes all of p, waiting on the poller while the socket's buffer
 // is full. It returns how many bytes the kernel took.
-func (s *Sock) Write(p []byte) (int, error) {
-	if !s.acquire() {
-		return 0, net.ErrClosed
-	}
-	n, err := sockWrite(s, p, true)
-	s.release()
-	return n, err
-}
+func (s *Sock) Write(p []byte) (int, error) { return s.write(p, true) }
 
 // TryWrite writes as much of p as the socket takes without waiting: n <
 // len(p) with a nil error means the rest would have to wait. A caller with
 // a send timeout arms it only then, as nginx adds its write timer only
 // when a send is left incomplete.
-func (s *Sock) TryWrite(p []byte) (int, error) {
+func (s *Sock) TryWrite(p []byte) (int, error) { return s.write(p, false) }
+
+func (s *Sock) write(p []byte, wait bool) (int, error) {
 	if !s.acquire() {
 		return 0, net.ErrClosed
 	}
-	n, err := sockWrite(s, p, false)
+	n, err := sockWrite(s, p, wait)
 	s.release()
 	return n, err
 }

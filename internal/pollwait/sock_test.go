@@ -284,15 +284,21 @@ func TestSockConcurrentClose(t *testing.T) {
 	}
 }
 
+// WaitRead waits for data without reading it; a Lazy given a Sock uses it
+// rather than make a Waiter.
 func TestSockWaitRead(t *testing.T) {
 	s, peer := sockPair(t)
+	var lazy Lazy
 	done := make(chan result, 1)
-	go func() { s.WaitRead(); done <- result{} }()
+	go func() { lazy.Wait(s); done <- result{} }()
 	blocked(t, done, "WaitRead with nothing sent")
 	peer.Write([]byte("abc"))
 	within(t, done, "WaitRead after data arrived")
 	if r := within(t, goRead(s, 8), "Read"); r.n != 3 || r.err != nil {
 		t.Fatalf("Read after WaitRead = %d, %v", r.n, r.err)
+	}
+	if lazy.self != s || lazy.w.Active() {
+		t.Fatal("Lazy made a Waiter for a Sock instead of using its WaitRead")
 	}
 }
 

@@ -97,11 +97,7 @@ func (c *pconn) Read(p []byte) (int, error) {
 	if c.received == 0 {
 		// The response cannot be there yet, just after the request was
 		// sent: wait for it rather than make a read that fails.
-		if s, ok := c.nc.(*pollwait.Sock); ok {
-			s.WaitRead()
-		} else {
-			c.waiter.Wait(c.nc)
-		}
+		c.waiter.Wait(c.nc)
 	}
 	n, err := c.nc.Read(p)
 	c.received += int64(n)
