@@ -12,14 +12,14 @@ import (
 
 // dialRaw connects to a literal ip:port with its own non-blocking connect
 // and puts the socket on the runtime poller as a pollwait.Sock (an *os.File
-// where that is not supported), deadlines included. net.Dialer costs ~30 allocations per dial: address
-// resolution, a context with a deadline and its timer, an AfterFunc on it,
-// getsockname and the net.TCPConn around the fd. Here: socket, connect,
-// then one getsockopt(TCP_INFO) to see whether the connect has finished.
-// A loopback or near peer has usually answered by then, so the connect
-// timeout (a write deadline on the file: a runtime timer armed and
-// stopped) and the wait for writability are only set up for a connect
-// still in progress. TCP_NODELAY is set later, and only if a request needs
+// where that is not supported), deadlines included. net.Dialer costs ~30
+// allocations per dial: address resolution, a context with a deadline and
+// its timer, an AfterFunc on it, getsockname and the net.TCPConn around
+// the fd. Here: socket, connect, then one getsockopt(TCP_INFO) to see
+// whether the connect has finished. A loopback or near peer has usually
+// answered by then, so the connect timeout (a write deadline: a runtime
+// timer armed and stopped) and the wait for writability are only set up
+// for a connect still in progress. TCP_NODELAY is set later, and only if a request needs
 // more than one write (pconn.Write), as nginx 1.22 leaves Nagle on for an
 // upstream request written at once.
 //
