@@ -197,6 +197,11 @@ type respHeader struct {
 	// lastIsHead: last holds this head (headString compared it since the
 	// head was parsed), so later calls need not compare again.
 	lastIsHead bool
+	// lastVals is the value array copyTo made for last (nil: none yet).
+	// Its elements are never written again, and the slices copyTo hands
+	// out have no room to append into, so the next response with the same
+	// head can share it.
+	lastVals []string
 }
 
 // keepAlive reports whether the response allows reusing the connection.
@@ -550,9 +555,9 @@ var canonCase, canonHalf = func() (t [512]byte, half [256]uint16) {
 }()
 
 // copyTo adds the passed-through header fields to dst. It makes one string
-// of the whole head (unless it equals the previous one, see last) and one
-// backing array for the value slices, so a response costs one or two
-// allocations plus the map's own. The strings are immutable, so sharing the
+// of the whole head and one backing array for the value slices, unless
+// the head equals the previous one (see last, lastVals), so a response
+// costs at most two allocations plus the map's own. The strings are immutable, so sharing the
 // head's string between responses is safe; the value slices are not
 // shared, as a handler may append to them.
 func (h *respHeader) copyTo(dst http.Header) {
@@ -560,7 +565,17 @@ func (h *respHeader) copyTo(dst http.Header) {
 		return
 	}
 	blk := h.headString()
-	vals := make([]string, h.nfields)
+	// The same head into an empty map fills the same values in the same
+	// order: the previous array serves again, unchanged.
+	vals := h.lastVals
+	fill := vals == nil || len(dst) != 0
+	if fill {
+		vals = make([]string, h.nfields)
+		h.lastVals = nil
+		if len(dst) == 0 {
+			h.lastVals = vals
+		}
+	}
 	i := 0
 	for _, f := range h.fields {
 		if f.drop {
@@ -571,7 +586,9 @@ func (h *respHeader) copyTo(dst http.Header) {
 			dst[k] = append(old, v)
 			continue
 		}
-		vals[i] = v
+		if fill {
+			vals[i] = v
+		}
 		dst[k] = vals[i : i+1 : i+1]
 		i++
 	}
@@ -583,6 +600,7 @@ func (h *respHeader) headString() string {
 	if !h.lastIsHead {
 		if string(h.block) != h.last { // compiled to a comparison, no conversion
 			h.last = string(h.block)
+			h.lastVals = nil
 		}
 		h.lastIsHead = true
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -251,5 +252,64 @@ func TestCanonicalize(t *testing.T) {
 		if string(k) != want {
 			t.Errorf("canonicalize(%q) = %q, want %q", in, k, want)
 		}
+	}
+}
+
+// TestCopyToSharesValues: the same head into an empty map reuses the
+// previous value array without allocating; what a handler appends to one
+// response's values does not reach another's; a new head gets new values
+// and leaves the earlier maps as they were.
+func TestCopyToSharesValues(t *testing.T) {
+	head := func(s string) *respHeader {
+		var h respHeader
+		h.block = []byte(s)
+		return &h
+	}
+	a := "HTTP/1.1 200 OK\r\nX-A: 1\r\nSet-Cookie: c=1\r\nX-B: 2\r\nSet-Cookie: c=2\r\n\r\n"
+	h := head(a)
+	line := strings.Index(a, "\n") + 1
+	parse := func(block string) http.Header {
+		t.Helper()
+		h.block = append(h.block[:0], block...)
+		if e := h.parseFields(line, (*respHeader).addLine); e != "" {
+			t.Fatal(e)
+		}
+		dst := http.Header{}
+		h.copyTo(dst)
+		return dst
+	}
+	first := parse(a)
+	second := parse(a)
+	want := http.Header{"X-A": {"1"}, "Set-Cookie": {"c=1", "c=2"}, "X-B": {"2"}}
+	for _, got := range []http.Header{first, second} {
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("copyTo gave %v, want %v", got, want)
+		}
+	}
+	if &first["X-A"][0] != &second["X-A"][0] {
+		t.Fatal("the same head did not share the value array")
+	}
+	first["X-A"] = append(first["X-A"], "added")
+	if len(second["X-A"]) != 1 {
+		t.Fatalf("an append to one response reached another: %v", second["X-A"])
+	}
+	third := parse(strings.Replace(a, "X-A: 1", "X-A: 3", 1))
+	if third.Get("X-A") != "3" || second.Get("X-A") != "1" {
+		t.Fatalf("after a new head: new %q, earlier %q", third.Get("X-A"), second.Get("X-A"))
+	}
+	// Into a map that already holds fields, values are not shared (their
+	// order depends on what was there).
+	pre := http.Header{"X-B": {"0"}}
+	h.copyTo(pre)
+	if got := pre["X-B"]; !reflect.DeepEqual(got, []string{"0", "2"}) {
+		t.Fatalf("copyTo into a non-empty map: X-B %v", got)
+	}
+	dst := http.Header{}
+	h.copyTo(dst) // fills the array for this head again
+	if n := testing.AllocsPerRun(100, func() {
+		clear(dst)
+		h.copyTo(dst)
+	}); n > 1 {
+		t.Fatalf("%v allocations per copyTo of an unchanged head; want at most 1 (the second Set-Cookie)", n)
 	}
 }
