@@ -70,15 +70,16 @@ type conn struct {
 	linger     bool          // the client may still be sending: close gently
 
 	// Per-request state, reused.
-	tmpl  http.Request // carries the context; copied into req per request
-	req   http.Request
-	hdr   http.Header
-	vals  []string // backing for the header values
-	head  []byte   // the raw head, copied out of br
-	spans []span
-	url   urlBuf
-	body  body
-	w     response
+	tmpl     http.Request // carries the context; copied into req per request
+	req      http.Request
+	hdr      http.Header
+	vals     []string // backing for the header values
+	head     []byte   // the raw head, copied out of br
+	lastHead string   // the previous request's head as a string (parseHead)
+	spans    []span
+	url      urlBuf
+	body     body
+	w        response
 }
 
 // span locates one header line in head: key [ks,ke), value [vs,ve).

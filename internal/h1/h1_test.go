@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // start serves h on a loopback listener until the test ends.
@@ -608,5 +609,31 @@ func TestSetFieldOrder(t *testing.T) {
 		"X-Zulu: 1\r\nX-Once: 6\r\nSet-Cookie: a\r\nX-Alpha: 2\r\nSet-Cookie: b\r\nSet-Cookie: c\r\nA-Later: 5\r\nB-Later: 4\r\n\r\nx"
 	if got != want {
 		t.Fatalf("got\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestSameHeadSharesString: a request head equal to the previous one on
+// the connection reuses its string (no allocation), and a different one
+// gets its own.
+func TestSameHeadSharesString(t *testing.T) {
+	var uris []string
+	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uris = append(uris, r.RequestURI) // strings are immutable: keeping them is allowed
+		io.WriteString(w, r.Header.Get("X-N"))
+	}))
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	for _, n := range []string{"1", "1", "2"} {
+		io.WriteString(c, "GET /same HTTP/1.1\r\nHost: h\r\nX-N: "+n+"\r\n\r\n")
+		got := readResponses(t, br, "GET", 1)
+		if !strings.HasPrefix(got[0], "200 "+n+" ") {
+			t.Fatalf("request X-N %s answered %q", n, got[0])
+		}
+	}
+	if len(uris) != 3 || unsafe.StringData(uris[0]) != unsafe.StringData(uris[1]) {
+		t.Fatal("the same head twice did not share its string")
+	}
+	if unsafe.StringData(uris[1]) == unsafe.StringData(uris[2]) || uris[2] != "/same" {
+		t.Fatalf("a different head shared the previous string (%q)", uris[2])
 	}
 }

@@ -175,7 +175,14 @@ func (c *conn) scanHeaderLine(start, end int) error {
 
 // parseHead fills c.req from c.head.
 func (c *conn) parseHead() error {
-	head := string(c.head) // the one allocation for the whole head
+	// The one allocation for the whole head, unless the client sent the
+	// same head as last time (a poller, a health check, a load test): the
+	// string is immutable, so the previous one serves again.
+	head := c.lastHead
+	if string(c.head) != head { // compiled to a comparison, no conversion
+		head = string(c.head)
+		c.lastHead = head
+	}
 	nl := strings.IndexByte(head, '\n')
 	rl := head[:nl]
 	rl = strings.TrimSuffix(rl, "\r")
