@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"upstreamd/internal/pollwait"
+	"upstreamd/internal/testutil"
 )
 
 // acceptOne dials l's address and returns both ends.
@@ -120,4 +121,10 @@ func TestSockListenerClose(t *testing.T) {
 	if err := l.(*sockListener).SetDeadline(time.Now()); err == nil {
 		t.Fatal("SetDeadline accepted: Accept would not honour it")
 	}
+}
+
+// TestWithoutPollwait: the package's tests pass with UPSTREAMD_POLLWAIT=off
+// as well (clients accepted by net).
+func TestWithoutPollwait(t *testing.T) {
+	testutil.RerunWithEnv(t, "UPSTREAMD_POLLWAIT=off")
 }

@@ -97,3 +97,9 @@ func TestSendTimeout(t *testing.T) {
 		t.Fatalf("send timeout took %v", d)
 	}
 }
+
+// TestWithoutPollwait: the package's tests pass with UPSTREAMD_POLLWAIT=off
+// as well (upstream connections in an *os.File, reads without the wait).
+func TestWithoutPollwait(t *testing.T) {
+	testutil.RerunWithEnv(t, "UPSTREAMD_POLLWAIT=off")
+}

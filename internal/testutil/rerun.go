@@ -1,0 +1,30 @@
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// RerunWithEnv runs the test binary's other tests again in a child process
+// with env (NAME=value) added, and fails with the child's output if any
+// fails. It covers code paths chosen once per process from the
+// environment (such as UPSTREAMD_POLLWAIT=off). In the child it does
+// nothing, so it never recurses.
+func RerunWithEnv(t *testing.T, env string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	name, value, _ := strings.Cut(env, "=")
+	if os.Getenv(name) == value {
+		t.Skip("this is the rerun (" + env + ")")
+	}
+	cmd := exec.Command(os.Args[0], "-test.skip=^"+t.Name()+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the tests with %s failed: %v\n%s", env, err, out)
+	}
+}
