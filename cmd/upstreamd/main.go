@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,7 +27,32 @@ import (
 const gracefulTimeout = 30 * time.Second
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(profiled(os.Getenv("UPSTREAMD_CPUPROFILE"), os.Stderr, func() int {
+		return run(os.Args[1:], os.Stdout, os.Stderr)
+	}))
+}
+
+// profiled runs f, writing a CPU profile of the whole run to path when
+// path is not empty (UPSTREAMD_CPUPROFILE: how bench/run.sh -pgo makes
+// cmd/upstreamd/default.pgo, the profile go build optimises with).
+func profiled(path string, stderr io.Writer, f func() int) int {
+	if path == "" {
+		return f()
+	}
+	out, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(out)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "upstreamd: UPSTREAMD_CPUPROFILE: %v\n", err)
+		return 1
+	}
+	rc := f()
+	pprof.StopCPUProfile()
+	if err := out.Close(); err != nil {
+		fmt.Fprintf(stderr, "upstreamd: UPSTREAMD_CPUPROFILE: %v\n", err)
+	}
+	return rc
 }
 
 // cmdline is what the command line asked for.

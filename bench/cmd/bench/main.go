@@ -34,6 +34,7 @@ type options struct {
 	adminInterval time.Duration
 	goBench       bool
 	instructions  bool
+	pgo           bool
 }
 
 func envOr(name, def string) string {
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&o.work, "work", "", "scratch directory (default: a new temporary directory, removed at exit)")
 	flag.DurationVar(&o.adminInterval, "admin-interval", 10*time.Millisecond, "pause between runtime-change calls in scenario (f)")
 	flag.BoolVar(&o.goBench, "gobench", true, "also run the peer-selection Go benchmark (BenchmarkPick rr/10000)")
+	flag.BoolVar(&o.pgo, "pgo", false, "instead of the comparison: profile upstreamd (built without a profile) under each workload for -d and write "+pgoProfile+", the profile go build optimises it with")
 	flag.BoolVar(&o.instructions, "instructions", false, "instead of the comparison: upstreamd's user-space instructions per request under valgrind's cachegrind (-d per workload; stdout only)")
 	flag.Parse()
 	for _, w := range strings.Split(workers, ",") {
@@ -164,12 +166,16 @@ func run(ctx context.Context, o options) error {
 
 	logf("building upstreamd into %s", o.work)
 	bin := filepath.Join(o.work, "upstreamd")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/upstreamd").CombinedOutput(); err != nil {
+	build := []string{"build", "-o", bin}
+	if o.pgo {
+		build = append(build, "-pgo=off") // the new profile must not depend on the old one
+	}
+	if out, err := exec.CommandContext(ctx, "go", append(build, "./cmd/upstreamd")...).CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/upstreamd: %v\n%s", err, out)
 	}
 
 	var pick string
-	if o.goBench && !o.instructions {
+	if o.goBench && !o.instructions && !o.pgo {
 		logf("go test -bench BenchmarkPick/rr/10000 ./internal/upstream")
 		pick = goBenchPick(ctx)
 	}
@@ -210,6 +216,18 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
+	if o.pgo {
+		serverCPU := ""
+		if pin {
+			serverCPU = "1"
+		}
+		path, err := runPGO(ctx, o, ps, bin, serverCPU, clientCPU, ports[2], portA, portB)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("wrote %s: commit it; go build uses it for ./cmd/upstreamd\n", path)
+		return nil
+	}
 	if o.instructions {
 		serverCPU := ""
 		if pin {
