@@ -33,6 +33,7 @@
 package pollwait
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -93,6 +94,26 @@ func (l *Lazy) Wait(c any) {
 		return
 	}
 	l.w.Wait()
+}
+
+// ErrNoDescriptor is what Control returns for a connection without one.
+var ErrNoDescriptor = errors.New("pollwait: connection has no descriptor")
+
+// Control runs f with c's descriptor, which stays open while f runs: c is
+// anything with a Control method (a Sock, or a type embedding one) or a
+// syscall.Conn (net's connections, *os.File).
+func Control(c any, f func(fd uintptr)) error {
+	switch c := c.(type) {
+	case interface{ Control(func(fd uintptr)) error }:
+		return c.Control(f)
+	case syscall.Conn:
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		return rc.Control(f)
+	}
+	return ErrNoDescriptor
 }
 
 // Made reports whether Wait has been called (and the Waiter made).

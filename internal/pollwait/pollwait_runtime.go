@@ -64,11 +64,7 @@ func newWaiter(c any) Waiter {
 	var base unsafe.Pointer
 	var off uintptr
 	switch c.(type) {
-	case *net.TCPConn, *net.UnixConn: // both a net.conn{fd *netFD}
-		if v := reflect.ValueOf(c); netFDOK && !v.IsNil() {
-			base, off = fdPointer(v.Elem()), netFDCtxOff
-		}
-	case *net.TCPListener: // a struct{fd *netFD; ...}
+	case *net.TCPConn, *net.UnixConn, *net.TCPListener: // each holds fd *netFD
 		if v := reflect.ValueOf(c); netFDOK && !v.IsNil() {
 			base, off = fdPointer(v.Elem()), netFDCtxOff
 		}
@@ -99,7 +95,8 @@ func newWaiter(c any) Waiter {
 	}}
 }
 
-// fdPointer returns the *netFD inside a net.TCPConn or net.UnixConn value.
+// fdPointer returns the *netFD inside a net.TCPConn, net.UnixConn or
+// net.TCPListener value.
 func fdPointer(conn reflect.Value) unsafe.Pointer {
 	fd := conn.FieldByName("fd")
 	if !fd.IsValid() || fd.Kind() != reflect.Pointer {

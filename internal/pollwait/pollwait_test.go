@@ -262,3 +262,20 @@ func readWant(t *testing.T, c net.Conn, want string) {
 		t.Fatalf("read %q, %v; want %q", buf[:n], err, want)
 	}
 }
+
+// Control reaches the descriptor of a net connection and of anything with a
+// Control method, and says when there is none.
+func TestControl(t *testing.T) {
+	s, _ := tcpPair(t)
+	var got uintptr
+	if err := Control(s, func(fd uintptr) { got = fd }); err != nil || got == 0 {
+		t.Fatalf("Control(*net.TCPConn) ran with fd %d, %v", got, err)
+	}
+	if err := Control(struct{ io.Reader }{}, func(uintptr) { t.Error("ran f without a descriptor") }); err != ErrNoDescriptor {
+		t.Fatalf("Control(no descriptor) = %v, want ErrNoDescriptor", err)
+	}
+	s.Close()
+	if err := Control(s, func(uintptr) { t.Error("ran f on a closed connection") }); err == nil {
+		t.Fatal("Control on a closed connection succeeded")
+	}
+}

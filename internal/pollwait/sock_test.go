@@ -349,3 +349,11 @@ func TestNewSockWhenDisabled(t *testing.T) {
 		t.Fatalf("NewSock while disabled = %v; want ErrSockUnsupported", err)
 	}
 }
+
+func TestControlSock(t *testing.T) {
+	s, _ := sockPair(t)
+	var got uintptr
+	if err := Control(s, func(fd uintptr) { got = fd }); err != nil || int(got) != s.fd {
+		t.Fatalf("Control(*Sock) ran with fd %d (want %d), %v", got, s.fd, err)
+	}
+}

@@ -11,16 +11,14 @@ import (
 // non-blocking recv(MSG_PEEK) and is used before sending a non-idempotent
 // request, which cannot be repeated if the peer had closed the connection.
 func connAlive(c *pconn) bool {
-	switch c.nc.(type) {
-	case *pollwait.Sock, syscall.Conn:
-	default:
-		return true // no descriptor to look at
-	}
 	alive := false
 	var b [1]byte
-	ok := c.control(func(fd uintptr) {
+	err := pollwait.Control(c.nc, func(fd uintptr) {
 		_, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		alive = e == syscall.EAGAIN || e == syscall.EWOULDBLOCK
 	})
-	return ok && alive
+	if err == pollwait.ErrNoDescriptor {
+		return true // nothing to look at
+	}
+	return err == nil && alive
 }

@@ -143,15 +143,7 @@ func (c *pconn) waitWritable(done func(fd int) bool) error {
 // control runs f with the connection's descriptor; false: there is none,
 // or the connection is closed.
 func (c *pconn) control(f func(fd uintptr)) bool {
-	if s, ok := c.nc.(*pollwait.Sock); ok {
-		return s.Control(f) == nil
-	}
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	return err == nil && rc.Control(f) == nil
+	return pollwait.Control(c.nc, f) == nil
 }
 
 // connectRaw starts a connect on the non-blocking socket fd. The address
