@@ -361,12 +361,7 @@ func (h *respHeader) addLine(b []byte, p, end int) headerError {
 	}
 	colon := i
 	vs, ve := colon+1, len(line)
-	for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
-		vs++
-	}
-	for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
-		ve--
-	}
+	vs, ve = owsBounds(line, vs, ve)
 	if hasCRorNUL(line[vs:ve]) {
 		return h.addLineStrict(b, p, end)
 	}
@@ -374,6 +369,18 @@ func (h *respHeader) addLine(b []byte, p, end int) headerError {
 		canonicalize(line[:colon])
 	}
 	return h.addField(b, p, end, colon, vs, ve)
+}
+
+// owsBounds narrows line[vs:ve] to exclude leading and trailing spaces
+// and tabs (a field value's optional whitespace).
+func owsBounds(line []byte, vs, ve int) (int, int) {
+	for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
+		vs++
+	}
+	for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+		ve--
+	}
+	return vs, ve
 }
 
 // hasCRorNUL reports whether v holds a CR or a NUL byte.
@@ -425,12 +432,7 @@ func (h *respHeader) addLineStrict(b []byte, p, end int) headerError {
 	if class&nameNonToken != 0 || colon == 0 || colon == len(line) {
 		return "" // nginx ignores such lines (r->invalid_header)
 	}
-	for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
-		vs++
-	}
-	for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
-		ve--
-	}
+	vs, ve = owsBounds(line, vs, ve)
 	canonicalize(line[:colon])
 	return h.addField(b, p, end, colon, vs, ve)
 }

@@ -216,12 +216,13 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
+	// A 1-worker server's CPU: the other one than wrk's.
+	oneWorkerCPU := ""
+	if pin {
+		oneWorkerCPU = "1"
+	}
 	if o.pgo {
-		serverCPU := ""
-		if pin {
-			serverCPU = "1"
-		}
-		path, err := runPGO(ctx, o, ps, bin, serverCPU, clientCPU, ports[2], portA, portB)
+		path, err := runPGO(ctx, o, ps, bin, oneWorkerCPU, clientCPU, ports[2], portA, portB)
 		if err != nil {
 			return err
 		}
@@ -229,11 +230,7 @@ func run(ctx context.Context, o options) error {
 		return nil
 	}
 	if o.instructions {
-		serverCPU := ""
-		if pin {
-			serverCPU = "1"
-		}
-		table, err := runInstructions(ctx, o, ps, bin, serverCPU, clientCPU, ports[2], portA, portB)
+		table, err := runInstructions(ctx, o, ps, bin, oneWorkerCPU, clientCPU, ports[2], portA, portB)
 		if err != nil {
 			return err
 		}
@@ -248,9 +245,9 @@ func run(ctx context.Context, o options) error {
 
 	var modes []*modeResult
 	for mi, workers := range o.workers {
-		serverCPU := ""
-		if pin && workers == "1" {
-			serverCPU = "1"
+		serverCPU := "" // auto: unpinned
+		if workers == "1" {
+			serverCPU = oneWorkerCPU
 		}
 		m, err := runMode(ctx, o, ps, bin, workers, serverCPU, clientCPU, ports[2+2*(mi%2)], ports[3+2*(mi%2)], portA, portB, be)
 		if m != nil {
