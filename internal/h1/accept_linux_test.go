@@ -128,3 +128,10 @@ func TestSockListenerClose(t *testing.T) {
 func TestWithoutPollwait(t *testing.T) {
 	testutil.RerunWithEnv(t, "UPSTREAMD_POLLWAIT=off")
 }
+
+// TestWithRuntimeOrder: the package's tests pass with Socks on the
+// runtime's poller instead of pollwait's ordered one
+// (UPSTREAMD_POLLWAIT=runtime).
+func TestWithRuntimeOrder(t *testing.T) {
+	testutil.RerunWithEnv(t, "UPSTREAMD_POLLWAIT=runtime")
+}

@@ -28,10 +28,23 @@ import (
 // Timeout() is true).
 type Sock struct {
 	fd int
-	pd uintptr // the runtime's poll descriptor
+	pd uintptr // the runtime's poll descriptor (not ordered)
 	// state is sockClosed once Close has begun, plus the number of calls
 	// using fd and pd; the last one out after Close releases both.
 	state atomic.Uint32
+
+	// On the ordered poller (order_linux_amd64.go) instead of the
+	// runtime's: per direction (read, write) the park word, the deadline
+	// (0 none, -1 passed, else on monoNow's clock) and the timer entry's
+	// time; seq tells its events from a closed predecessor's.
+	ordered  bool
+	priority bool // see NewPrioritySock
+	seq      uint32
+	park     [2]uintptr
+	dl       [2]atomic.Int64
+	timerAt  [2]atomic.Int64 // for a look without the poller's lock
+	timerIdx [2]int32
+	timed    atomic.Bool // it has had a timer
 }
 
 const sockClosed = 1 << 31
@@ -45,15 +58,29 @@ var ErrSockUnsupported = errors.New("pollwait: sockets on the runtime poller are
 // with the runtime poller. Sock owns fd from then on (Close closes it).
 // It returns ErrSockUnsupported, leaving fd alone, where SockEnabled is
 // false.
-func NewSock(fd int) (*Sock, error) {
+func NewSock(fd int) (*Sock, error) { return newSock(fd, false) }
+
+// NewPrioritySock is NewSock for a socket whose readiness is passed on
+// before that of other Socks the same poll found ready: one on which we
+// wait for the answer to a request of ours. Serving an answer completes a
+// request and frees its upstream connection for the new requests that
+// follow (which would otherwise open connections of their own).
+func NewPrioritySock(fd int) (*Sock, error) { return newSock(fd, true) }
+
+func newSock(fd int, priority bool) (*Sock, error) {
 	if !SockEnabled() {
 		return nil, ErrSockUnsupported
+	}
+	s := &Sock{fd: fd, priority: priority}
+	if p := orderStart(); p != nil && p.register(s) {
+		return s, nil
 	}
 	pd, errno := pollOpen(fd)
 	if errno != 0 {
 		return nil, os.NewSyscallError("epoll_ctl", syscall.Errno(errno))
 	}
-	return &Sock{fd: fd, pd: pd}, nil
+	s.pd = pd
+	return s, nil
 }
 
 // SockEnabled reports whether NewSock serves descriptors.
@@ -75,7 +102,11 @@ func (s *Sock) acquire() bool {
 // release drops a reference; the last one after Close frees fd and pd.
 func (s *Sock) release() {
 	if s.state.Add(^uint32(0)) == sockClosed {
-		pollClose(s.pd)
+		if s.ordered {
+			order.unregister(s)
+		} else {
+			pollClose(s.pd)
+		}
 		closeFD(s.fd)
 	}
 }
@@ -101,7 +132,11 @@ func (s *Sock) Close() error {
 			break
 		}
 	}
-	pollUnblock(s.pd)
+	if s.ordered {
+		s.orderClose()
+	} else {
+		pollUnblock(s.pd)
+	}
 	s.release()
 	return nil
 }
@@ -143,7 +178,7 @@ func (s *Sock) write(p []byte, wait bool) (int, error) {
 // Waiter.Wait. Errors (closed, deadline) are left to the Read that follows.
 func (s *Sock) WaitRead() {
 	if s.acquire() {
-		pollWait(s.pd, 'r')
+		s.wait('r')
 		s.release()
 	}
 }
@@ -154,7 +189,7 @@ func (s *Sock) WaitWrite() error {
 	if !s.acquire() {
 		return net.ErrClosed
 	}
-	err := waitErr(pollWait(s.pd, 'w'))
+	err := waitErr(s.wait('w'))
 	s.release()
 	return err
 }
@@ -179,18 +214,42 @@ func (s *Sock) SetReadDeadline(t time.Time) error { return s.setDeadline(t, 'r')
 func (s *Sock) SetWriteDeadline(t time.Time) error { return s.setDeadline(t, 'w') }
 
 func (s *Sock) setDeadline(t time.Time, mode int) error {
-	var d int64 // the runtime's form: 0 none, < 0 passed, else from now
-	if !t.IsZero() {
-		if d = int64(time.Until(t)); d == 0 {
-			d = -1
-		}
-	}
 	if !s.acquire() {
 		return net.ErrClosed
 	}
-	pollSetDeadline(s.pd, d, mode)
+	if s.ordered {
+		var dirs int // bit 0 read, bit 1 write
+		if mode != 'w' {
+			dirs |= 1
+		}
+		if mode != 'r' {
+			dirs |= 2
+		}
+		s.orderSetDeadline(t, dirs)
+	} else {
+		var d int64 // the runtime's form: 0 none, < 0 passed, else from now
+		if !t.IsZero() {
+			if d = int64(time.Until(t)); d == 0 {
+				d = -1
+			}
+		}
+		pollSetDeadline(s.pd, d, mode)
+	}
 	s.release()
 	return nil
+}
+
+// wait waits on the poller for mode ('r' or 'w'), returning the runtime's
+// codes (see waitErr). The caller holds a reference.
+func (s *Sock) wait(mode int) int {
+	if s.ordered {
+		m := 0
+		if mode == 'w' {
+			m = 1
+		}
+		return s.orderWait(m)
+	}
+	return pollWait(s.pd, mode)
 }
 
 // waitErr turns the runtime's wait result into the error os and net give.

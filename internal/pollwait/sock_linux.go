@@ -61,7 +61,7 @@ func sockRead(s *Sock, p []byte) (int, error) {
 			return int(n), nil
 		case syscall.EINTR:
 		case syscall.EAGAIN:
-			if err := waitErr(runtime_pollWait(s.pd, 'r')); err != nil {
+			if err := waitErr(s.wait('r')); err != nil {
 				return 0, err
 			}
 		default:
@@ -82,7 +82,7 @@ func sockWrite(s *Sock, p []byte, wait bool) (int, error) {
 			if !wait {
 				return written, nil
 			}
-			if err := waitErr(runtime_pollWait(s.pd, 'w')); err != nil {
+			if err := waitErr(s.wait('w')); err != nil {
 				return written, err
 			}
 		default:
