@@ -100,7 +100,7 @@ func dialRaw(ap netip.AddrPort, addr string, timeout time.Duration, started func
 // pollwait.Sock, which reads and writes with fewer layers, or, where that
 // is not supported, an *os.File.
 func newSocket(fd int, addr string) (rawConn, error) {
-	s, err := pollwait.NewSock(fd)
+	s, err := pollwait.NewPrioritySock(fd)
 	if err == pollwait.ErrSockUnsupported {
 		return os.NewFile(uintptr(fd), addr), nil
 	}
