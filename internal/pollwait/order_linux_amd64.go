@@ -100,9 +100,9 @@ const (
 	epollET    = 1 << 31
 )
 
-// sockSlots maps a descriptor to its Sock, for the dispatcher: two levels
-// of atomic pointers, so lookups take no lock. A descriptor beyond it is
-// served by the runtime poller instead.
+// orderPoller.slots maps a descriptor to its Sock, for the dispatcher: two
+// levels of atomic pointers, so lookups take no lock. A descriptor beyond
+// it is served by the runtime poller instead.
 const (
 	slotChunkBits = 12
 	slotChunk     = 1 << slotChunkBits
@@ -159,10 +159,10 @@ func orderStart() *orderPoller {
 // runtime poller.
 func (p *orderPoller) register(s *Sock) bool {
 	fd := s.fd
-	if fd < 0 || fd >= slotChunks*slotChunk {
+	slot := p.slot(fd, true)
+	if slot == nil {
 		return false
 	}
-	slot := p.slot(fd, true)
 	s.seq = p.seq.Add(1)
 	s.ordered = true
 	slot.Store(s)
@@ -185,7 +185,12 @@ func (p *orderPoller) unregister(s *Sock) {
 	p.dropTimers(s)
 }
 
+// slot is fd's place in the table, made if create is set; nil: fd is
+// beyond the table (or its chunk is not made).
 func (p *orderPoller) slot(fd int, create bool) *atomic.Pointer[Sock] {
+	if fd < 0 || fd >= slotChunks*slotChunk {
+		return nil
+	}
 	top := &p.slots[fd>>slotChunkBits]
 	c := top.Load()
 	if c == nil {
@@ -217,13 +222,11 @@ func (p *orderPoller) dispatch() {
 				panic("pollwait: epoll_pwait: " + e.Error())
 			}
 			n := int(r)
-			for i := 0; i < n; i++ {
-				socks[i] = p.lookup(int(evs[i].fd), evs[i].seq)
-			}
 			// Priority Socks and the others alternately, each in the
 			// kernel's order.
 			np, no := 0, 0
 			for i := 0; i < n; i++ {
+				socks[i] = p.lookup(int(evs[i].fd), evs[i].seq)
 				if s := socks[i]; s != nil {
 					if s.priority {
 						pri[np] = uint8(i)
@@ -264,19 +267,16 @@ func (p *orderPoller) dispatch() {
 	}
 }
 
+// lookup is the Sock an event is for, nil for one closed since.
 func (p *orderPoller) lookup(fd int, seq uint32) *Sock {
-	if fd < 0 || fd >= slotChunks*slotChunk {
+	slot := p.slot(fd, false)
+	if slot == nil {
 		return nil
 	}
-	c := p.slots[fd>>slotChunkBits].Load()
-	if c == nil {
-		return nil
+	if s := slot.Load(); s != nil && s.seq == seq {
+		return s
 	}
-	s := c[fd&(slotChunk-1)].Load()
-	if s == nil || s.seq != seq {
-		return nil
-	}
-	return s
+	return nil
 }
 
 // ioReady passes an event to s's waiters.
@@ -321,11 +321,15 @@ func unpark(w *uintptr) {
 	}
 }
 
-// orderWait waits for direction m (0 read, 1 write) of s, as the runtime's
-// pollWait: 0 ready, 1 closed, 2 deadline passed. As there, readiness
+// orderWait waits for mode ('r' or 'w') of s, as the runtime's pollWait
+// does: 0 ready, 1 closed, 2 deadline passed. As there, readiness
 // that woke us wins over a deadline passing or a Close at the same time.
 // The caller holds a reference.
-func (s *Sock) orderWait(m int) int {
+func (s *Sock) orderWait(mode int) int {
+	m := 0 // the direction: 0 read, 1 write
+	if mode == 'w' {
+		m = 1
+	}
 	w := &s.park[m]
 	if code := s.waitErr(m); code != 0 {
 		return code
@@ -380,9 +384,9 @@ var clockBase = time.Now()
 
 func monoNow() int64 { return int64(time.Since(clockBase)) }
 
-// orderSetDeadline sets the deadline of the directions in modes (bit 0
-// read, bit 1 write): 0 none, else t.
-func (s *Sock) orderSetDeadline(t time.Time, modes int) {
+// orderSetDeadline sets the deadline of mode ('r', 'w' or 'r'+'w', as
+// the runtime's pollSetDeadline): none if t is zero.
+func (s *Sock) orderSetDeadline(t time.Time, mode int) {
 	var dl int64
 	if !t.IsZero() {
 		dl = int64(t.Sub(clockBase))
@@ -390,8 +394,8 @@ func (s *Sock) orderSetDeadline(t time.Time, modes int) {
 			dl = -1
 		}
 	}
-	for m := 0; m < 2; m++ {
-		if modes&(1<<m) == 0 {
+	for m := 0; m < 2; m++ { // the direction: 0 read, 1 write
+		if m == 0 && mode == 'w' || m == 1 && mode == 'r' {
 			continue
 		}
 		s.dl[m].Store(dl)

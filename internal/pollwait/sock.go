@@ -218,14 +218,7 @@ func (s *Sock) setDeadline(t time.Time, mode int) error {
 		return net.ErrClosed
 	}
 	if s.ordered {
-		var dirs int // bit 0 read, bit 1 write
-		if mode != 'w' {
-			dirs |= 1
-		}
-		if mode != 'r' {
-			dirs |= 2
-		}
-		s.orderSetDeadline(t, dirs)
+		s.orderSetDeadline(t, mode)
 	} else {
 		var d int64 // the runtime's form: 0 none, < 0 passed, else from now
 		if !t.IsZero() {
@@ -243,11 +236,7 @@ func (s *Sock) setDeadline(t time.Time, mode int) error {
 // codes (see waitErr). The caller holds a reference.
 func (s *Sock) wait(mode int) int {
 	if s.ordered {
-		m := 0
-		if mode == 'w' {
-			m = 1
-		}
-		return s.orderWait(m)
+		return s.orderWait(mode)
 	}
 	return pollWait(s.pd, mode)
 }
