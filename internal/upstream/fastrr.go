@@ -1,5 +1,7 @@
 package upstream
 
+import "slices"
+
 // Fast smooth weighted round robin: nginx's sequence in O(G + log n) per pick.
 //
 // nginx's ngx_http_upstream_get_peer scans every peer: cw_i += ew_i for each
@@ -18,6 +20,19 @@ package upstream
 // at t+1 (ties to the lowest list index, as nginx's strict ">" in list order)
 // and sifts the winner down its heap. The picks are exactly nginx's, from
 // whatever current weights the steady state was entered with.
+//
+// Most groups need no heap at all. Kept sorted best-first, a group whose
+// winner, at base-W, sorts after the group's last entry is a queue: the
+// winner moves from the head to the tail, which in a ring buffer is one
+// increment of its start. Once that holds for one pick it holds for every
+// later one (the next head is no better than the old one, so at base-W it
+// sorts after it), so a ring only falls back to a heap if it was built from
+// current weights spread wider than W. The usual entries into the steady
+// state — all current weights zero at start, or a rotation interrupted by a
+// runtime change — are rings in list order already; a heap whose top, at
+// base-W, drops below the group's lowest base (tracked per pick) is sorted
+// into a ring once. A pick is then O(G) and touches a few words, where a
+// sift down a 1,000-peer heap costs ~400 instructions and ~10 cache lines.
 //
 // Anything that leaves the steady state settles the fast state first: the
 // current weights are written back to the liveStates (cw_i = base_i + t*w_i)
@@ -49,16 +64,24 @@ type fastRR struct {
 	idx    []int32 // k -> index in snap.Primary (for the tried set)
 	base   []int64 // k -> cw_k - t*w_k
 	groups []fastGroup
-	heaps  []int32 // backing store of the groups' heaps
+	heaps  []int32 // backing store of the groups' ks
 
 	// picks, builds: how often the fast path picked and was (re)built;
-	// for tests and benchmarks.
-	picks, builds uint64
+	// ringPicks, toRing, toHeap: picks that rotated a ring, and the
+	// conversions between the two forms of a group. For tests and
+	// benchmarks.
+	picks, builds, ringPicks, toRing, toHeap uint64
 }
 
+// fastGroup is the peers of one weight, best (largest base, lowest k on
+// ties) first: either a ring sorted best-first from ks[start], or (ring
+// false, start 0) a binary heap with the best at ks[0].
 type fastGroup struct {
-	w    int64
-	heap []int32 // k values; heap[0] has the largest base (lowest k on ties)
+	w     int64
+	ks    []int32
+	start int
+	ring  bool
+	min   int64 // heap form only: the lowest base of the group
 }
 
 // eligibleFastRR reports whether a snapshot can use the fast path at all
@@ -121,6 +144,88 @@ func (f *fastRR) siftDown(h []int32, i int) {
 	}
 }
 
+// initGroup puts a freshly built group (ks in list order) in its form: a
+// ring if list order is a rotation of best-first order, which takes one
+// pass to tell (exactly one place where the next entry is better than the
+// previous one, counting the wrap-around; none for a single peer), and a
+// heap otherwise.
+func (f *fastRR) initGroup(gr *fastGroup) {
+	ks, n := gr.ks, len(gr.ks)
+	breaks, start := 0, 0
+	for i := range n {
+		j := i + 1
+		if j == n {
+			j = 0
+		}
+		if f.less(ks[j], ks[i]) {
+			breaks++
+			start = j
+		}
+	}
+	if breaks <= 1 {
+		gr.ring, gr.start = true, start
+		return
+	}
+	gr.ring, gr.start = false, 0
+	for i := n/2 - 1; i >= 0; i-- {
+		f.siftDown(ks, i)
+	}
+	gr.min = f.lowestBase(ks)
+}
+
+func (f *fastRR) lowestBase(ks []int32) int64 {
+	m := f.base[ks[0]]
+	for _, k := range ks[1:] {
+		m = min(m, f.base[k])
+	}
+	return m
+}
+
+// reorder restores gr's order after its best entry k was picked (its base
+// lowered by W).
+func (f *fastRR) reorder(gr *fastGroup, k int32) {
+	n := len(gr.ks)
+	if n == 1 {
+		return
+	}
+	if gr.ring {
+		tail := gr.start - 1
+		if tail < 0 {
+			tail = n - 1
+		}
+		if f.less(gr.ks[tail], k) {
+			// k is now last: its slot becomes the tail as the head moves on.
+			if gr.start++; gr.start == n {
+				gr.start = 0
+			}
+			f.ringPicks++
+			return
+		}
+		// Only a ring entered with current weights spread wider than W gets
+		// here, on its first picks: make it a heap. Sorted best-first from
+		// 0 it is one already, but for k at its top.
+		slices.Reverse(gr.ks[:gr.start])
+		slices.Reverse(gr.ks[gr.start:])
+		slices.Reverse(gr.ks)
+		gr.ring, gr.start = false, 0
+		gr.min = f.lowestBase(gr.ks)
+		f.toHeap++
+	}
+	f.siftDown(gr.ks, 0)
+	gr.min = min(gr.min, f.base[k])
+	if f.base[gr.ks[0]]-f.total < gr.min {
+		// The next winner will sort strictly last: sort the heap (heapsort
+		// leaves it worst-first) and it is a ring from now on.
+		for end := n - 1; end > 0; end-- {
+			gr.ks[0], gr.ks[end] = gr.ks[end], gr.ks[0]
+			f.siftDown(gr.ks[:end], 0)
+		}
+		slices.Reverse(gr.ks)
+		gr.ring = true
+		f.toRing++
+	}
+}
+
 // build enters the steady state for s from the peers' live current weights.
 // Called with Upstream.mu held, after a scan found every non-off primary peer
 // steady. It reuses its buffers, so only growth allocates.
@@ -157,7 +262,7 @@ func (f *fastRR) build(s *Snapshot, hcGen uint64) {
 	f.heaps = f.heaps[:n]
 	off := 0
 	for g := range f.groups {
-		f.groups[g].heap = f.heaps[off : off : off+counts[g]]
+		f.groups[g].ks = f.heaps[off : off : off+counts[g]]
 		off += counts[g]
 	}
 	for k, p := range f.peers {
@@ -166,13 +271,10 @@ func (f *fastRR) build(s *Snapshot, hcGen uint64) {
 		for f.groups[g].w != w {
 			g++
 		}
-		f.groups[g].heap = append(f.groups[g].heap, int32(k))
+		f.groups[g].ks = append(f.groups[g].ks, int32(k))
 	}
 	for g := range f.groups {
-		h := f.groups[g].heap
-		for i := len(h)/2 - 1; i >= 0; i-- {
-			f.siftDown(h, i)
-		}
+		f.initGroup(&f.groups[g])
 	}
 	f.active = true
 	f.builds++
@@ -185,22 +287,24 @@ func (f *fastRR) pick(a *Attempt, now int64) *Peer {
 	bg, bk, bv := 0, int32(-1), int64(0)
 	for g := range f.groups {
 		gr := &f.groups[g]
-		k := gr.heap[0]
+		k := gr.ks[gr.start]
 		v := f.base[k] + t1*gr.w
 		if bk < 0 || v > bv || (v == bv && k < bk) {
 			bg, bk, bv = g, k, v
 		}
 	}
 	f.base[bk] -= f.total
-	f.siftDown(f.groups[bg].heap, 0)
+	f.reorder(&f.groups[bg], bk)
 	f.t = t1
 	if t1 >= fastRRRenorm {
 		// Adding t*w to every base of a group keeps the group's order.
 		for g := range f.groups {
-			d := t1 * f.groups[g].w
-			for _, k := range f.groups[g].heap {
+			gr := &f.groups[g]
+			d := t1 * gr.w
+			for _, k := range gr.ks {
 				f.base[k] += d
 			}
+			gr.min += d
 		}
 		f.t = 0
 	}
@@ -219,7 +323,7 @@ func (f *fastRR) settle() {
 	}
 	for g := range f.groups {
 		d := f.t * f.groups[g].w
-		for _, k := range f.groups[g].heap {
+		for _, k := range f.groups[g].ks {
 			f.peers[k].st.currentWeight = int(f.base[k] + d)
 		}
 	}

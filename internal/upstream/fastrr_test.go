@@ -229,7 +229,8 @@ func TestFastRRMatchesNginxScan(t *testing.T) {
 			}
 			tw.compare(tt.steps)
 			f := &tw.fast.fast
-			t.Logf("%d picks compared, %d by the fast path, %d fast (re)builds", tw.picks, f.picks, f.builds)
+			t.Logf("%d picks compared, %d by the fast path (%d rotating a ring), %d fast (re)builds, %d heaps sorted into rings, %d rings back to heaps",
+				tw.picks, f.picks, f.ringPicks, f.builds, f.toRing, f.toHeap)
 			if tt.name != "max_conns" && f.picks == 0 {
 				t.Fatalf("the fast path never ran")
 			}
@@ -257,9 +258,11 @@ func TestFastRRLongRun(t *testing.T) {
 			f := &tw.fast.fast
 			tw.fast.mu.Lock()
 			for g := range f.groups {
-				for _, k := range f.groups[g].heap {
-					f.base[k] -= (fastRRRenorm - 5 - f.t) * f.groups[g].w
+				d := (fastRRRenorm - 5 - f.t) * f.groups[g].w
+				for _, k := range f.groups[g].ks {
+					f.base[k] -= d
 				}
+				f.groups[g].min -= d
 			}
 			f.t = fastRRRenorm - 5
 			tw.fast.mu.Unlock()
@@ -294,5 +297,60 @@ func TestFastRRGoldenSequences(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestFastRRRing checks the ring form of a weight group against the scan:
+// entered from zero current weights it rotates on every pick; entered with
+// current weights spread wider than W it starts as a heap and becomes a
+// ring, and a ring built from such weights falls back to a heap first.
+func TestFastRRRing(t *testing.T) {
+	tests := []struct {
+		name     string
+		weights  []int
+		cw       []int // current weights set before the fast path is entered; nil: zero
+		toRing   bool  // want a heap sorted into a ring
+		toHeap   bool  // want a ring made a heap
+		allRings bool  // want every fast pick to rotate a ring
+	}{
+		{"equal from zero", []int{1, 1, 1, 1, 1, 1, 1, 1}, nil, false, false, true},
+		{"two weights from zero", []int{2, 2, 2, 1, 1, 1}, nil, false, false, true},
+		// List order 0, -40, 10, -20, 30: not a rotation of sorted order.
+		{"spread, unsorted", []int{1, 1, 1, 1, 1}, []int{0, -40, 10, -20, 30}, true, false, false},
+		// A rotation of sorted order, but 100 apart with W = 3.
+		{"spread, sorted", []int{1, 1, 1}, []int{100, 0, -1}, true, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tw := newTwin(t, weighted(tt.weights...))
+			if tt.cw != nil {
+				for _, u := range []*Upstream{tw.fast, tw.ref} {
+					u.mu.Lock()
+					u.fast.settle()
+					for i, p := range u.Snapshot().Primary {
+						p.st.currentWeight = tt.cw[i]
+					}
+					u.mu.Unlock()
+				}
+			}
+			r := rand.New(rand.NewPCG(1, 1))
+			for range 400 {
+				tw.request(r, 0, 0)
+			}
+			tw.compare(400)
+			f := &tw.fast.fast
+			if f.picks == 0 {
+				t.Fatal("the fast path never ran")
+			}
+			if (f.toRing > 0) != tt.toRing || (f.toHeap > 0) != tt.toHeap {
+				t.Fatalf("%d heaps sorted into rings, %d rings made heaps; want any: %v, %v", f.toRing, f.toHeap, tt.toRing, tt.toHeap)
+			}
+			if tt.allRings && f.ringPicks != f.picks {
+				t.Fatalf("%d of %d fast picks rotated a ring; want all", f.ringPicks, f.picks)
+			}
+			if !tt.allRings && f.ringPicks < f.picks/2 {
+				t.Fatalf("only %d of %d fast picks rotated a ring", f.ringPicks, f.picks)
+			}
+		})
 	}
 }
