@@ -55,6 +55,18 @@ func (s *series) stats() stats {
 	return st
 }
 
+// scenarioOrder is the order of the results table, which is not the order
+// of the runs: (e) is measured interleaved with (b).
+var scenarioOrder = []string{"a", "b", "c", "d", "e", "f0", "f", "g"}
+
+func inScenarioOrder(ss []*series) []*series {
+	out := slices.Clone(ss)
+	slices.SortStableFunc(out, func(x, y *series) int {
+		return slices.Index(scenarioOrder, x.scenario) - slices.Index(scenarioOrder, y.scenario)
+	})
+	return out
+}
+
 func (m *modeResult) find(scenario, server string) *series {
 	for _, s := range m.series {
 		if s.scenario == scenario && s.server == server && len(s.runs) > 0 {
@@ -128,7 +140,7 @@ func renderReport(o options, info [][2]string, pick string, modes []*modeResult,
 		fmt.Fprintf(&b, "## worker_processes %s (%s)\n\n", m.workers, where)
 		b.WriteString("| scenario | server | req/s | p50 | p99 | server CPU-s | cores used | req/CPU-s | upstream conns / 1k req | failed |\n")
 		b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		for _, s := range m.series {
+		for _, s := range inScenarioOrder(m.series) {
 			if len(s.runs) == 0 {
 				continue
 			}

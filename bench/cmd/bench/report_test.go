@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 func TestPairedRange(t *testing.T) {
 	run := func(requests int64, cpu float64) runResult {
@@ -20,5 +24,23 @@ func TestPairedRange(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestInScenarioOrder(t *testing.T) {
+	var ss []*series
+	for _, sc := range []string{"a", "b", "b", "e", "e", "c", "f0", "f", "g"} {
+		ss = append(ss, &series{scenario: sc, server: fmt.Sprint(len(ss))})
+	}
+	var got []string
+	for _, s := range inScenarioOrder(ss) {
+		got = append(got, s.scenario+"/"+s.server)
+	}
+	want := "a/0 b/1 b/2 c/5 e/3 e/4 f0/6 f/7 g/8"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("got %s, want %s", strings.Join(got, " "), want)
+	}
+	if ss[3].scenario != "e" {
+		t.Fatal("the runs' order was changed")
 	}
 }
