@@ -108,6 +108,11 @@ http {
             proxy_set_header X-Uri "u=$uri";
             proxy_pass http://backend;
         }
+        location /twice {
+            proxy_set_header X-Twice one;
+            proxy_set_header X-Twice two;
+            proxy_pass http://backend;
+        }
         location /v11 {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -134,6 +139,10 @@ http {
 			"host": "client.test:" + port, "h:X-Forwarded-For": "10.0.0.1, 127.0.0.1", "h:X-Real-Ip": "127.0.0.1",
 			"h:X-Drop": "<absent>", "h:X-Uri": "u=/set", "h:X-Custom": "c1,c2", "h:Connection": "close",
 		}},
+		// Values without variables are shared between requests: the
+		// second request must get the same two, not a third.
+		{"one name twice", "/twice", "GET", "", map[string]string{"h:X-Twice": "one,two", "h:Connection": "close"}},
+		{"one name twice, again", "/twice", "GET", "", map[string]string{"h:X-Twice": "one,two", "h:Connection": "close"}},
 		{"POST body", "/default", "POST", "payload=1", map[string]string{
 			"method": "POST", "body": "payload=1", "h:Content-Length": "9",
 		}},

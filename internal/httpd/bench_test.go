@@ -90,8 +90,15 @@ http {
         server %B%;
         keepalive 32;
     }
+    upstream nokeepalive {
+        server %A%;
+        server %B%;
+    }
     server {
         listen 127.0.0.1:8080;
+        location = /nokeepalive {
+            proxy_pass http://nokeepalive;
+        }
         location = /proxy {
             proxy_pass http://backend;
             proxy_http_version 1.1;
@@ -233,6 +240,10 @@ func benchServe(b *testing.B, target, wantBody, wantHeader string) {
 // BenchmarkServeProxy is scenario (b): proxy_pass to an upstream of two
 // peers with keepalive.
 func BenchmarkServeProxy(b *testing.B) { benchServe(b, "/proxy", "ok\n", "") }
+
+// BenchmarkServeProxyNoKeepalive is scenario (g): nginx's proxy defaults,
+// a new upstream connection per request.
+func BenchmarkServeProxyNoKeepalive(b *testing.B) { benchServe(b, "/nokeepalive", "ok\n", "") }
 
 // BenchmarkServeLua is scenario (c): content_by_lua_block { ngx.say("hello world") }.
 func BenchmarkServeLua(b *testing.B) { benchServe(b, "/lua", "hello world\n", "") }

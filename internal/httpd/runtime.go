@@ -48,6 +48,11 @@ type compiledHeader struct {
 	name   string
 	value  *template
 	always bool
+	// static is a value without variables as a one-element slice (cap 1,
+	// so an append copies it), shared by every request that sends it:
+	// nginx's default "Connection: close" would otherwise allocate a slice
+	// per proxied request.
+	static []string
 }
 
 func (h *Handler) prepareLocation(loc *config.Location) error {
@@ -73,7 +78,11 @@ func (h *Handler) prepareLocation(loc *config.Location) error {
 	for _, ph := range loc.ProxySetHeaders {
 		name := http.CanonicalHeaderKey(ph.Name)
 		rt.proxyHeaderSet[name] = true
-		rt.proxyHeaders = append(rt.proxyHeaders, compiledHeader{name: name, value: h.template(ph.Value)})
+		ch := compiledHeader{name: name, value: h.template(ph.Value)}
+		if v, ok := ch.value.literal(); ok && v != "" {
+			ch.static = []string{v}[:1:1]
+		}
+		rt.proxyHeaders = append(rt.proxyHeaders, ch)
 	}
 	for _, al := range loc.AccessLogs {
 		var w *LogFile
@@ -197,6 +206,14 @@ func (r *request) doProxy() flow {
 		Body:        body,
 	}
 	for _, ph := range rt.proxyHeaders {
+		if ph.static != nil && ph.name != "Host" {
+			if vs := out.Header[ph.name]; len(vs) == 0 {
+				out.Header[ph.name] = ph.static
+			} else {
+				out.Header[ph.name] = append(vs, ph.static[0])
+			}
+			continue
+		}
 		v := ph.value.eval(r)
 		if v == "" {
 			continue // nginx: an empty value removes the header

@@ -68,19 +68,33 @@ func NewSock(fd int) (*Sock, error) { return newSock(fd, false) }
 func NewPrioritySock(fd int) (*Sock, error) { return newSock(fd, true) }
 
 func newSock(fd int, priority bool) (*Sock, error) {
-	if !SockEnabled() {
-		return nil, ErrSockUnsupported
+	s := new(Sock)
+	if err := s.init(fd, priority); err != nil {
+		return nil, err
 	}
-	s := &Sock{fd: fd, priority: priority}
+	return s, nil
+}
+
+// InitPrioritySock is NewPrioritySock on a Sock the caller allocated, so
+// that it can share one allocation with the caller's own state (the proxy:
+// a connection per request is nginx's default). s must be a zero Sock, and
+// it must not move or be copied afterwards: the poller keeps its address.
+func InitPrioritySock(s *Sock, fd int) error { return s.init(fd, true) }
+
+func (s *Sock) init(fd int, priority bool) error {
+	if !SockEnabled() {
+		return ErrSockUnsupported
+	}
+	s.fd, s.priority = fd, priority
 	if p := orderStart(); p != nil && p.register(s) {
-		return s, nil
+		return nil
 	}
 	pd, errno := pollOpen(fd)
 	if errno != 0 {
-		return nil, os.NewSyscallError("epoll_ctl", syscall.Errno(errno))
+		return os.NewSyscallError("epoll_ctl", syscall.Errno(errno))
 	}
 	s.pd = pd
-	return s, nil
+	return nil
 }
 
 // SockEnabled reports whether NewSock serves descriptors.

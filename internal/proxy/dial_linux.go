@@ -50,20 +50,26 @@ func dialRaw(ap netip.AddrPort, addr string, timeout time.Duration, started func
 		syscall.Close(fd)
 		return nil, os.NewSyscallError("connect", err)
 	}
-	var cerr error
 	if !connected {
-		connected, cerr = connectDone(fd)
+		var err error
+		if connected, err = connectDone(fd); err != nil {
+			syscall.Close(fd)
+			return nil, err
+		}
 	}
-	if cerr != nil {
-		syscall.Close(fd)
-		return nil, cerr
-	}
-	nc, err := newSocket(fd, addr)
-	if err != nil {
+	sc := new(sockConn)
+	switch err := pollwait.InitPrioritySock(&sc.sock, fd); err {
+	case nil:
+		sc.pc.nc = &sc.sock
+	case pollwait.ErrSockUnsupported:
+		sc.pc.nc = os.NewFile(uintptr(fd), addr)
+	default:
 		syscall.Close(fd)
 		return nil, err
 	}
-	pc := &pconn{nc: nc, addr: addr}
+	pc := &sc.pc
+	pc.addr = addr
+	nc := pc.nc
 	if connected {
 		return pc, nil
 	}
@@ -75,6 +81,7 @@ func dialRaw(ap netip.AddrPort, addr string, timeout time.Duration, started func
 	}
 	// Each wake-up may be spurious: the TCP state says whether the connect
 	// is over.
+	var cerr error // only here: the closure moves it to the heap
 	err = pc.waitWritable(func(fd int) bool {
 		var done bool
 		done, cerr = connectDone(fd)
@@ -96,18 +103,13 @@ func dialRaw(ap netip.AddrPort, addr string, timeout time.Duration, started func
 	return pc, nil
 }
 
-// newSocket puts a non-blocking socket on the runtime poller: as a
-// pollwait.Sock, which reads and writes with fewer layers, or, where that
-// is not supported, an *os.File.
-func newSocket(fd int, addr string) (rawConn, error) {
-	s, err := pollwait.NewPrioritySock(fd)
-	if err == pollwait.ErrSockUnsupported {
-		return os.NewFile(uintptr(fd), addr), nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+// sockConn is a dialled connection and its socket in one allocation: with
+// nginx's default of no upstream keepalive there is one per request. The
+// socket is a pollwait.Sock, which reads and writes with fewer layers, or,
+// where that is not supported, an *os.File (sock then goes unused).
+type sockConn struct {
+	pc   pconn
+	sock pollwait.Sock
 }
 
 // waitWritable calls done with the descriptor, and while it returns false
