@@ -1,12 +1,13 @@
-//go:build !(linux && amd64 && go1.26 && !go1.27)
+//go:build !(linux && (amd64 || arm64) && go1.26 && !go1.27)
 
 package pollwait
 
 import "time"
 
 // The ordered poller needs the runtime's gopark/goready (checked against
-// Go 1.26) and a compare-and-swap in assembly, written for linux/amd64
-// only: elsewhere Socks stay on the runtime poller.
+// Go 1.26), the layout of struct epoll_event and a compare-and-swap in
+// assembly, written for linux/amd64 and linux/arm64 only: elsewhere Socks
+// stay on the runtime poller.
 
 const orderSupported = false
 

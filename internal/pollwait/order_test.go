@@ -1,4 +1,4 @@
-//go:build linux && amd64 && go1.26 && !go1.27
+//go:build linux && (amd64 || arm64) && go1.26 && !go1.27
 
 package pollwait
 
@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"upstreamd/internal/testutil"
 )
@@ -46,7 +47,7 @@ func rawPair(t *testing.T, priority bool) (*Sock, int) {
 func needOrdered(t *testing.T, s *Sock) {
 	t.Helper()
 	if !s.ordered {
-		t.Skip("Socks are on the runtime poller here (UPSTREAMD_POLLWAIT=runtime, or not linux/amd64)")
+		t.Skip("Socks are on the runtime poller here (UPSTREAMD_POLLWAIT=runtime, or not linux/amd64 or arm64)")
 	}
 }
 
@@ -392,4 +393,16 @@ func TestOrderSecondWaiterPanics(t *testing.T) {
 	}()
 	syscall.Write(peer, []byte("x"))
 	<-done
+}
+
+// TestEpollEventLayout checks our struct epoll_event against the syscall
+// package's for this architecture: packed on amd64, aligned on arm64, with
+// the data (our descriptor and seq) where the kernel puts it.
+func TestEpollEventLayout(t *testing.T) {
+	var ours epollEvent
+	var theirs syscall.EpollEvent
+	if unsafe.Sizeof(ours) != unsafe.Sizeof(theirs) || unsafe.Offsetof(ours.fd) != unsafe.Offsetof(theirs.Fd) {
+		t.Fatalf("epollEvent: size %d, data at %d; syscall.EpollEvent: size %d, Fd at %d",
+			unsafe.Sizeof(ours), unsafe.Offsetof(ours.fd), unsafe.Sizeof(theirs), unsafe.Offsetof(theirs.Fd))
+	}
 }

@@ -29,8 +29,8 @@
 // accepts itself: the socket is put on a poller directly, with no os.File
 // or net.Conn around it (see Sock for what that saves). Where Waiter is
 // not built, on other systems than Linux, or with UPSTREAMD_POLLWAIT=off,
-// NewSock refuses and callers use net or os. On linux/amd64 that poller is
-// the package's own ordered one (order_linux_amd64.go), which wakes
+// NewSock refuses and callers use net or os. On linux/amd64 and arm64 that
+// poller is the package's own ordered one (order_linux.go), which wakes
 // waiting goroutines in the order the kernel reported their sockets
 // ready, where the runtime's wakes them in the reverse order;
 // UPSTREAMD_POLLWAIT=runtime keeps Socks on the runtime's.

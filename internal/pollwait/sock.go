@@ -33,7 +33,7 @@ type Sock struct {
 	// using fd and pd; the last one out after Close releases both.
 	state atomic.Uint32
 
-	// On the ordered poller (order_linux_amd64.go) instead of the
+	// On the ordered poller (order_linux.go) instead of the
 	// runtime's: per direction (read, write) the park word, the deadline
 	// (0 none, -1 passed, else on monoNow's clock) and the timer entry's
 	// time; seq tells its events from a closed predecessor's.

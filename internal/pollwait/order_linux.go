@@ -1,4 +1,4 @@
-//go:build linux && amd64 && go1.26 && !go1.27
+//go:build linux && (amd64 || arm64) && go1.26 && !go1.27
 
 package pollwait
 
@@ -62,8 +62,8 @@ const (
 )
 
 // casUintptr is a compare-and-swap that the race detector does not
-// instrument (cas_amd64.s): commitPark runs on the scheduler's stack,
-// where the detector's atomics cannot run.
+// instrument (cas_amd64.s, cas_arm64.s): commitPark runs on the
+// scheduler's stack, where the detector's atomics cannot run.
 func casUintptr(addr *uintptr, old, new uintptr) bool
 
 // States of a direction's park word; anything else is a parked *g.
@@ -81,14 +81,6 @@ const (
 //go:norace
 func commitPark(gp uintptr, word unsafe.Pointer) bool {
 	return casUintptr((*uintptr)(word), parkWait, gp)
-}
-
-// epoll_event is packed on amd64: events, then 8 bytes of data, which
-// are ours: the descriptor and the Sock's seq.
-type epollEvent struct {
-	events uint32
-	fd     int32
-	seq    uint32
 }
 
 const (
