@@ -505,13 +505,18 @@ func (p *orderPoller) dropTimers(s *Sock) {
 	p.mu.Unlock()
 }
 
-// rearm sets the dispatcher's wake-up to the earliest timer. p.mu held.
+// rearm makes the dispatcher wake up no later than the earliest timer.
+// p.mu held. A wake-up set earlier than that is left alone (as after
+// dropTimers): the dispatcher wakes then for nothing, and fire sets the
+// next one. So a connection per request, whose read deadline is the
+// earliest timer until it closes, costs no runtime timer update per
+// connection, only one spurious wake-up per so many seconds.
 func (p *orderPoller) rearm() {
 	var next int64
 	if len(p.timers) > 0 {
 		next = p.timers[0].when
 	}
-	if next == p.armed {
+	if p.armed != -1 && (next == 0 || p.armed != 0 && p.armed <= next) {
 		return
 	}
 	p.armed = next

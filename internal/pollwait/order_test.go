@@ -267,6 +267,51 @@ func TestOrderCloseDropsTimers(t *testing.T) {
 	}
 }
 
+// checkArmed asserts the dispatcher's wake-up is set no later than the
+// earliest timer (it may be earlier: rearm is lazy).
+func checkArmed(t *testing.T, what string) {
+	t.Helper()
+	order.mu.Lock()
+	defer order.mu.Unlock()
+	if len(order.timers) > 0 && (order.armed <= 0 || order.armed > order.timers[0].when) {
+		t.Fatalf("%s: wake-up at %d, earliest timer at %d", what, order.armed, order.timers[0].when)
+	}
+}
+
+// A wake-up left earlier than needed (the Sock it was for closed) is not
+// moved for a later deadline; the deadline still fires, after the
+// dispatcher's spurious wake-up set the next one.
+func TestOrderLazyRearm(t *testing.T) {
+	a, _ := rawPair(t, false)
+	needOrdered(t, a)
+	a.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	checkArmed(t, "a deadline set")
+	a.Close()
+	checkArmed(t, "its Sock closed")
+	b, _ := rawPair(t, false)
+	start := time.Now()
+	b.SetReadDeadline(start.Add(80 * time.Millisecond))
+	checkArmed(t, "a later deadline set")
+	if r := within(t, goRead(b, 1), "Read past a deadline later than the wake-up"); !errors.Is(r.err, os.ErrDeadlineExceeded) || time.Since(start) < 80*time.Millisecond {
+		t.Fatalf("Read: %v after %v; want a timeout after 80ms", r.err, time.Since(start))
+	}
+	rng := rand.New(rand.NewSource(2))
+	var socks []*Sock
+	for i := 0; i < 300; i++ {
+		if len(socks) > 0 && rng.Intn(3) == 0 {
+			j := rng.Intn(len(socks))
+			socks[j].Close()
+			socks = append(socks[:j], socks[j+1:]...)
+			checkArmed(t, "a Sock closed")
+			continue
+		}
+		s, _ := rawPair(t, false)
+		s.SetReadDeadline(time.Now().Add(time.Duration(1+rng.Intn(100)) * time.Second))
+		socks = append(socks, s)
+		checkArmed(t, "a deadline set")
+	}
+}
+
 // The heap keeps its order and its positions through random pushes,
 // changes and removals.
 func TestTimerHeap(t *testing.T) {
