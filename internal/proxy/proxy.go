@@ -364,7 +364,7 @@ func (s *session) release() {
 		s.scratch = nil
 	}
 	s.ctx, s.w, s.out, s.t, s.o, s.res, s.logf = nil, nil, nil, Target{}, nil, nil, nil
-	s.att = upstream.Attempt{}
+	s.att.Reset()
 	s.addr, s.act = "", ""
 	s.gotHeader = false
 	s.rd.pc = nil

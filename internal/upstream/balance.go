@@ -63,6 +63,17 @@ func (u *Upstream) Begin(r Request) *Attempt {
 	return a
 }
 
+// Reset drops what a finished attempt refers to (upstream, snapshot,
+// peers, key) and keeps its buffers, so that an Attempt kept for the next
+// request neither pins an old snapshot nor allocates its tried set again
+// (an upstream of more than 64 peers needs one).
+func (a *Attempt) Reset() {
+	big := a.big
+	extra := a.extra[:cap(a.extra)]
+	clear(extra)
+	*a = Attempt{big: big, extra: extra[:0]}
+}
+
 // BeginInto is Begin without allocating: it (re)initializes a, reusing its
 // buffers. a must not be in use by another request.
 func (u *Upstream) BeginInto(a *Attempt, r Request) {

@@ -354,3 +354,27 @@ func TestFastRRRing(t *testing.T) {
 		})
 	}
 }
+
+// An Attempt reset after each request (the proxy keeps one per pooled
+// session) lets go of the upstream and its snapshot and keeps its tried
+// set: above 64 peers a request allocates nothing.
+func TestAttemptResetKeepsBuffers(t *testing.T) {
+	u := benchUpstream(t, Options{}, 1000)
+	var a Attempt
+	request := func() {
+		u.BeginInto(&a, Request{})
+		p, err := a.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Finish(p, false)
+		a.Reset()
+	}
+	request()
+	if a.u != nil || a.snap != nil || cap(a.big) == 0 {
+		t.Fatalf("after Reset: upstream %v, snapshot %v, tried set capacity %d", a.u != nil, a.snap != nil, cap(a.big))
+	}
+	if n := testing.AllocsPerRun(100, request); n != 0 {
+		t.Fatalf("%.1f allocations per request with Reset between them; want 0", n)
+	}
+}
