@@ -67,17 +67,19 @@ func (l *sockListener) Accept() (net.Conn, error) {
 	if aerr != nil {
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: os.NewSyscallError("accept4", aerr)}
 	}
-	s, err := pollwait.NewSock(fd)
-	if err != nil {
+	c := &sockConn{listener: l.Addr().(*net.TCPAddr)}
+	if err := pollwait.InitSock(&c.Sock, fd); err != nil {
 		syscall.Close(fd)
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: err}
 	}
-	return &sockConn{Sock: s, raddr: tcpAddr(sa), listener: l.Addr().(*net.TCPAddr)}, nil
+	c.raddr = tcpAddr(sa)
+	return c, nil
 }
 
-// sockConn is an accepted client connection on a pollwait.Sock.
+// sockConn is an accepted client connection on a pollwait.Sock, in one
+// allocation with it.
 type sockConn struct {
-	*pollwait.Sock
+	pollwait.Sock
 	raddr    net.Addr
 	listener *net.TCPAddr
 	laddr    atomic.Pointer[net.TCPAddr]

@@ -75,10 +75,14 @@ func newSock(fd int, priority bool) (*Sock, error) {
 	return s, nil
 }
 
-// InitPrioritySock is NewPrioritySock on a Sock the caller allocated, so
-// that it can share one allocation with the caller's own state (the proxy:
-// a connection per request is nginx's default). s must be a zero Sock, and
-// it must not move or be copied afterwards: the poller keeps its address.
+// InitSock is NewSock on a Sock the caller allocated, so that it can
+// share one allocation with the caller's own state (h1's accepted
+// connection). s must be a zero Sock, and it must not move or be copied
+// afterwards: the poller keeps its address.
+func InitSock(s *Sock, fd int) error { return s.init(fd, false) }
+
+// InitPrioritySock is InitSock for NewPrioritySock's kind of socket (the
+// proxy's: a connection per request is nginx's default).
 func InitPrioritySock(s *Sock, fd int) error { return s.init(fd, true) }
 
 func (s *Sock) init(fd int, priority bool) error {
