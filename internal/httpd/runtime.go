@@ -51,7 +51,7 @@ type compiledHeader struct {
 	// static is a value without variables as a one-element slice (cap 1,
 	// so an append copies it), shared by every request that sends it:
 	// nginx's default "Connection: close" would otherwise allocate a slice
-	// per proxied request.
+	// per proxied request. Never set for Host, which goes to Out.Host.
 	static []string
 }
 
@@ -79,8 +79,9 @@ func (h *Handler) prepareLocation(loc *config.Location) error {
 		name := http.CanonicalHeaderKey(ph.Name)
 		rt.proxyHeaderSet[name] = true
 		ch := compiledHeader{name: name, value: h.template(ph.Value)}
-		if v, ok := ch.value.literal(); ok && v != "" {
-			ch.static = []string{v}[:1:1]
+		if name != "Host" && ph.Value != "" && !ch.value.hasVars() {
+			// Without variables the template's text is the value.
+			ch.static = []string{ph.Value}[:1:1]
 		}
 		rt.proxyHeaders = append(rt.proxyHeaders, ch)
 	}
@@ -206,7 +207,7 @@ func (r *request) doProxy() flow {
 		Body:        body,
 	}
 	for _, ph := range rt.proxyHeaders {
-		if ph.static != nil && ph.name != "Host" {
+		if ph.static != nil {
 			if vs := out.Header[ph.name]; len(vs) == 0 {
 				out.Header[ph.name] = ph.static
 			} else {

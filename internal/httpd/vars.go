@@ -98,17 +98,6 @@ func (t *template) hasVars() bool {
 	return false
 }
 
-// literal returns the template's text if it has no variables.
-func (t *template) literal() (string, bool) {
-	switch {
-	case len(t.parts) == 0:
-		return "", true
-	case len(t.parts) == 1 && t.parts[0].varName == "":
-		return t.parts[0].literal, true
-	}
-	return "", false
-}
-
 func (t *template) eval(r *request) string {
 	switch {
 	case len(t.parts) == 0:
