@@ -38,7 +38,7 @@ type Sock struct {
 	// (0 none, -1 passed, else on monoNow's clock) and the timer entry's
 	// time; seq tells its events from a closed predecessor's.
 	ordered  bool
-	priority bool // see NewPrioritySock
+	priority bool // see InitPrioritySock
 	seq      uint32
 	park     [2]uintptr
 	dl       [2]atomic.Int64
@@ -60,13 +60,6 @@ var ErrSockUnsupported = errors.New("pollwait: sockets on the runtime poller are
 // false.
 func NewSock(fd int) (*Sock, error) { return newSock(fd, false) }
 
-// NewPrioritySock is NewSock for a socket whose readiness is passed on
-// before that of other Socks the same poll found ready: one on which we
-// wait for the answer to a request of ours. Serving an answer completes a
-// request and frees its upstream connection for the new requests that
-// follow (which would otherwise open connections of their own).
-func NewPrioritySock(fd int) (*Sock, error) { return newSock(fd, true) }
-
 func newSock(fd int, priority bool) (*Sock, error) {
 	s := new(Sock)
 	if err := s.init(fd, priority); err != nil {
@@ -81,8 +74,12 @@ func newSock(fd int, priority bool) (*Sock, error) {
 // afterwards: the poller keeps its address.
 func InitSock(s *Sock, fd int) error { return s.init(fd, false) }
 
-// InitPrioritySock is InitSock for NewPrioritySock's kind of socket (the
-// proxy's: a connection per request is nginx's default).
+// InitPrioritySock is InitSock for a socket whose readiness is passed on
+// before that of other Socks the same poll found ready: one on which we
+// wait for the answer to a request of ours (the proxy's upstream
+// connections). Serving an answer completes a request and frees its
+// upstream connection for the new requests that follow (which would
+// otherwise open connections of their own).
 func InitPrioritySock(s *Sock, fd int) error { return s.init(fd, true) }
 
 func (s *Sock) init(fd int, priority bool) error {
