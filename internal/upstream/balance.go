@@ -77,13 +77,11 @@ func (a *Attempt) Reset() {
 // BeginInto is Begin without allocating: it (re)initializes a, reusing its
 // buffers. a must not be in use by another request.
 func (u *Upstream) BeginInto(a *Attempt, r Request) {
-	big := a.big
-	extra := a.extra[:0]
-	*a = Attempt{u: u, extra: extra}
+	a.Reset()
+	a.u = u
 	snap := u.snap.Load()
 	a.snap = snap
 	a.tries = max(snap.tries, 1)
-	a.big = big
 	a.resetTried(snap)
 
 	switch u.method {
