@@ -279,8 +279,10 @@ func pairedRange(n, u *series) string {
 	if len(r) == 0 {
 		return "–"
 	}
-	return fmt.Sprintf("%.2f–%.2f", slices.Min(r), slices.Max(r))
+	return minMax(r)
 }
+
+func minMax(r []float64) string { return fmt.Sprintf("%.2f–%.2f", slices.Min(r), slices.Max(r)) }
 
 // pairedRatios is metric(u's i-th run) ÷ metric(ref's i-th run) for the
 // runs the two series have in common (taken one after the other), leaving
@@ -302,5 +304,5 @@ func spread(rs []float64) string {
 	if len(rs) == 0 {
 		return "no pairs"
 	}
-	return fmt.Sprintf("%d pairs, %.2f–%.2f", len(rs), slices.Min(rs), slices.Max(rs))
+	return fmt.Sprintf("%d pairs, %s", len(rs), minMax(rs))
 }
